@@ -1,0 +1,76 @@
+//! The table of builds a bundle embeds. `multiarch pack` generates a
+//! `static` of these types; the CLI reads the same types.
+
+use crate::level::Level;
+
+/// How a blob's bytes are stored in the launcher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// The build's bytes, as they are.
+    Stored,
+}
+
+/// One distinct build. Levels whose builds came out byte-identical share one.
+#[derive(Debug)]
+pub struct Blob {
+    /// The bytes as stored in the launcher (see `compression`).
+    pub data: &'static [u8],
+    /// Size of the build in bytes, once decoded.
+    pub size: u64,
+    /// SHA-256 of the decoded build. Names its cache entry.
+    pub sha256: [u8; 32],
+    /// How `data` is encoded.
+    pub compression: Compression,
+}
+
+impl Blob {
+    /// The cache directory name: the first 16 bytes of the hash, in hex.
+    pub fn cache_key(&self) -> [u8; 32] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, b) in self.sha256[..16].iter().enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+        out
+    }
+
+    /// Writes the decoded build with `write_all`.
+    pub fn decode_into<E>(&self, mut write_all: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        match self.compression {
+            Compression::Stored => write_all(self.data),
+        }
+    }
+}
+
+/// One level the bundle can start, and its build.
+#[derive(Debug)]
+pub struct Variant {
+    /// The level the build was compiled for (`-Ctarget-cpu`).
+    pub level: Level,
+    /// The build.
+    pub blob: &'static Blob,
+}
+
+/// Everything a launcher embeds.
+#[derive(Debug)]
+pub struct Bundle {
+    /// The program's name: the file name of its cache entry.
+    pub program: &'static str,
+    /// Where it was built from (a Bazel label, or a Cargo package), for humans.
+    pub label: &'static str,
+    /// The embedded builds, most capable first. The last one is `x86-64`.
+    pub variants: &'static [Variant],
+}
+
+impl Bundle {
+    /// The embedded levels, most capable first.
+    pub fn levels(&self) -> impl Iterator<Item = Level> + Clone + '_ {
+        self.variants.iter().map(|v| v.level)
+    }
+
+    /// The build for exactly `level`, if embedded.
+    pub fn variant(&self, level: Level) -> Option<&'static Variant> {
+        self.variants.iter().find(|v| v.level == level)
+    }
+}
