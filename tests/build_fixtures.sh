@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Builds the launcher's test and benchmark fixtures with Cargo:
+#   OUT/payload-<level>          the payload, built with -Ctarget-cpu=<level>
+#   OUT/<bundle>/<bundle>        launchers that embed them:
+#     full      v1 v2 v3 v4, statically linked
+#     dynamic   v1 v2 v3 v4, dynamically linked
+#     v1v3      v1 and v3 only (a level the bundle does not embed falls back)
+# Usage: tests/build_fixtures.sh [OUT]   (default: target/fixtures)
+# The payload can be padded to a size (bench): PAYLOAD_PAD_MIB=N pads each
+# build with N MiB of random bytes after its ELF image; bundles then embed that.
+set -o errexit -o nounset -o pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${1:-$root/target/fixtures}
+pad_mib=${PAYLOAD_PAD_MIB:-0}
+mkdir -p "$out"
+cargo=${CARGO:-cargo}
+
+"$cargo" build --quiet --release --manifest-path "$root/Cargo.toml" -p multiarch_cli
+multiarch=$root/target/release/multiarch
+
+for level in x86-64 x86-64-v2 x86-64-v3 x86-64-v4; do
+  RUSTFLAGS="-Ctarget-cpu=$level" "$cargo" build --quiet --release \
+    --manifest-path "$root/Cargo.toml" -p multiarch_test_payload \
+    --target-dir "$root/target/payload-$level"
+  cp "$root/target/payload-$level/release/multiarch_test_payload" "$out/payload-$level.tmp"
+  if [ "$pad_mib" -gt 0 ]; then
+    head -c "$((pad_mib * 1048576))" /dev/urandom >> "$out/payload-$level.tmp"
+  fi
+  mv "$out/payload-$level.tmp" "$out/payload-$level"
+done
+
+# bundle NAME RUSTFLAGS LEVEL...
+bundle() {
+  local name=$1 rustflags=$2; shift 2
+  local dir=$out/$name
+  mkdir -p "$dir/src"
+  cat > "$dir/Cargo.toml" <<TOML
+[package]
+name = "$name"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+multiarch_launcher = { path = "$root/launcher" }
+
+[profile.release]
+opt-level = 3
+lto = true
+codegen-units = 1
+panic = "abort"
+
+[workspace]
+TOML
+  cp "$root/Cargo.lock" "$dir/Cargo.lock"
+  local args=()
+  for level in "$@"; do args+=(--variant "$level=$out/payload-$level"); done
+  "$multiarch" pack --program "payload_$name" --label "tests/build_fixtures.sh:$name" \
+    --out "$dir/src/main.rs" "${args[@]}"
+  RUSTFLAGS="-Ctarget-cpu=x86-64 $rustflags" "$cargo" build --quiet --release \
+    --manifest-path "$dir/Cargo.toml" --target-dir "$root/target/bundles"
+  cp "$root/target/bundles/release/$name" "$dir/$name.tmp"
+  mv "$dir/$name.tmp" "$dir/$name"
+}
+
+bundle full "-Ctarget-feature=+crt-static" x86-64 x86-64-v2 x86-64-v3 x86-64-v4
+bundle dynamic "" x86-64 x86-64-v2 x86-64-v3 x86-64-v4
+bundle v1v3 "-Ctarget-feature=+crt-static" x86-64 x86-64-v3
+echo "fixtures in $out"
