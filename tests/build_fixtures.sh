@@ -59,8 +59,8 @@ TOML
   "$multiarch" pack --program "payload_$name" --label "tests/build_fixtures.sh:$name" \
     --out "$dir/src/main.rs" "${args[@]}"
   RUSTFLAGS="-Ctarget-cpu=x86-64 $rustflags" "$cargo" build --quiet --release \
-    --manifest-path "$dir/Cargo.toml" --target-dir "$root/target/bundles"
-  cp "$root/target/bundles/release/$name" "$dir/$name.tmp"
+    --manifest-path "$dir/Cargo.toml" --target-dir "$out/target"
+  cp "$out/target/release/$name" "$dir/$name.tmp"
   mv "$dir/$name.tmp" "$dir/$name"
 }
 
