@@ -57,6 +57,7 @@ TOML
   local args=()
   for level in "$@"; do args+=(--variant "$level=$out/payload-$level"); done
   "$multiarch" pack --program "payload_$name" --label "tests/build_fixtures.sh:$name" \
+    --target "$(rustc -vV | sed -n "s/^host: //p")" \
     --out "$dir/src/main.rs" "${args[@]}"
   RUSTFLAGS="-Ctarget-cpu=x86-64 $rustflags" "$cargo" build --quiet --release \
     --manifest-path "$dir/Cargo.toml" --target-dir "$out/target"

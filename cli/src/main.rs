@@ -1,11 +1,16 @@
 //! `multiarch`: builds and looks inside rules_rust_multiarch bundles.
 
+mod bench;
+mod bundle_file;
 mod pack;
 mod sha256;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use bundle_file::Parsed;
 use lexopt::prelude::*;
+use multiarch_launcher::Level;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -14,17 +19,64 @@ multiarch: builds and looks inside rules_rust_multiarch bundles
 Usage: multiarch <COMMAND> [OPTIONS]
 
 Commands:
-  pack     Write the crate root of a bundle from one build per x86-64 level
+  inspect  Print a bundle's table: its builds, levels, sizes and hashes
+  extract  Write the build of one level, without running the bundle
+  verify   Recompute every build's hash; exit 0 only when all match
+  bench    Time the program at each level this CPU runs
+  pack     Write the crate root of a bundle (used by the Bazel rule)
 
 Run `multiarch <COMMAND> --help` for a command's options.
 
-Exit status: 0 on success, 1 on an error (printed to stderr), 2 on bad usage.
+Exit status: 0 on success, 1 on an error (one line on stderr naming the file
+and the problem), 2 on bad usage.
+";
+
+const INSPECT_USAGE: &str = "\
+multiarch inspect: print a bundle's table
+
+Usage: multiarch inspect BUNDLE [--json]
+
+Reads the .multiarch ELF section of BUNDLE (it is not run) and prints the
+program, its label, the rustc and target it was built with, and per build:
+the levels that start it, its size, how it is stored and its sha256.
+
+Options:
+  --json      Print JSON instead of a table
+  -h, --help  Print this help
+";
+
+const EXTRACT_USAGE: &str = "\
+multiarch extract: write the build of one level
+
+Usage: multiarch extract BUNDLE --level LEVEL [-o FILE]
+
+Writes the exact build that BUNDLE starts at LEVEL, checked against its sha256,
+without running BUNDLE. LEVEL is v1..v4 or x86-64, x86-64-v2..v4, and must be
+embedded. FILE is written whole (temporary file, then rename) with mode 0755;
+without -o the build goes to stdout.
+
+Options:
+  --level LEVEL    The level whose build to write
+  -o, --out FILE   Where to write it (default: stdout)
+  -h, --help       Print this help
+";
+
+const VERIFY_USAGE: &str = "\
+multiarch verify: check every build in a bundle
+
+Usage: multiarch verify BUNDLE
+
+Decodes every build and recomputes its size and sha256. Prints one line per
+build; exits 0 only when all match, 1 naming the first build that does not.
+
+Options:
+  -h, --help  Print this help
 ";
 
 const PACK_USAGE: &str = "\
 multiarch pack: write the crate root of a bundle
 
-Usage: multiarch pack --program NAME --out FILE.rs --variant LEVEL=PATH... [--label LABEL]
+Usage: multiarch pack --program NAME --out FILE.rs --variant LEVEL=PATH... [--label LABEL] [--target TRIPLE]
 
 Reads one build per level, hashes it, stores identical builds once, and writes
 FILE.rs: a crate root (#![no_main]) that embeds each build with include_bytes!
@@ -38,6 +90,7 @@ Options:
                         x86-64-v3 (v3), x86-64-v4 (v4). Repeat per level; the
                         x86-64 build is required
   --label LABEL         Where the program was built from, for humans
+  --target TRIPLE       The target triple, recorded in the table
   -h, --help            Print this help
 ";
 
@@ -64,13 +117,185 @@ fn print(text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Reads and parses a bundle; errors name the file.
+fn open(path: &Path) -> Result<(Vec<u8>, Parsed)> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let parsed = bundle_file::parse(&bytes).with_context(|| path.display().to_string())?;
+    Ok((bytes, parsed))
+}
+
+/// Takes the one BUNDLE operand; anything else is a usage error.
+fn one_bundle(bundle: &mut Option<PathBuf>, arg: lexopt::Arg<'_>) -> Result<()> {
+    match arg {
+        Value(v) if bundle.is_none() => {
+            *bundle = Some(PathBuf::from(v));
+            Ok(())
+        }
+        _ => Err(usage(arg.unexpected().to_string())),
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn cmd_inspect(mut parser: lexopt::Parser) -> Result<()> {
+    let (mut bundle, mut json) = (None, false);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("json") => json = true,
+            Short('h') | Long("help") => return print(INSPECT_USAGE),
+            other => one_bundle(&mut bundle, other)?,
+        }
+    }
+    let path = bundle.ok_or_else(|| usage("inspect: BUNDLE is required"))?;
+    let (bytes, parsed) = open(&path)?;
+    let m = &parsed.meta;
+    let stored: u64 = m.blobs.iter().map(|b| b.stored_size).sum();
+    let mut out = String::new();
+    if json {
+        let blobs: Vec<String> = m
+            .blobs
+            .iter()
+            .map(|b| {
+                let levels: Vec<String> = b.levels.iter().map(|l| json_str(l.cpu_name())).collect();
+                format!(
+                    "{{\"levels\": [{}], \"size\": {}, \"stored_size\": {}, \"compression\": \"stored\", \"sha256\": \"{}\", \"section\": {}}}",
+                    levels.join(", "),
+                    b.size,
+                    b.stored_size,
+                    sha256::hex(&b.sha256),
+                    json_str(&b.section)
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "{{\"program\": {}, \"label\": {}, \"rustc\": {}, \"target\": {}, \"file_size\": {}, \"launcher_size\": {}, \"blobs\": [{}]}}\n",
+            json_str(&m.program),
+            json_str(&m.label),
+            json_str(&m.rustc),
+            json_str(&m.target),
+            bytes.len(),
+            (bytes.len() as u64).saturating_sub(stored),
+            blobs.join(", ")
+        ));
+    } else {
+        out.push_str(&format!("program   {}\n", m.program));
+        out.push_str(&format!("label     {}\n", m.label));
+        out.push_str(&format!("rustc     {}\n", m.rustc));
+        out.push_str(&format!("target    {}\n", m.target));
+        out.push_str(&format!(
+            "file      {} bytes (launcher {} bytes, builds {} bytes)\n",
+            bytes.len(),
+            (bytes.len() as u64).saturating_sub(stored),
+            stored
+        ));
+        out.push_str("\nblob  levels                          size      stored  compression  sha256\n");
+        for (i, b) in m.blobs.iter().enumerate() {
+            let levels: Vec<&str> = b.levels.iter().map(|l| l.cpu_name()).collect();
+            out.push_str(&format!(
+                "{i:<5} {:<30} {:>9} {:>11}  {:<11}  {}\n",
+                levels.join(" "),
+                b.size,
+                b.stored_size,
+                "stored",
+                sha256::hex(&b.sha256)
+            ));
+        }
+    }
+    print(&out)
+}
+
+fn cmd_extract(mut parser: lexopt::Parser) -> Result<()> {
+    let (mut bundle, mut level, mut out) = (None, None, None);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("level") => {
+                let v = parser.value()?.string()?;
+                level = Some(v.parse::<Level>().map_err(|e| usage(format!("--level: {e}")))?);
+            }
+            Short('o') | Long("out") => out = Some(PathBuf::from(parser.value()?)),
+            Short('h') | Long("help") => return print(EXTRACT_USAGE),
+            other => one_bundle(&mut bundle, other)?,
+        }
+    }
+    let path = bundle.ok_or_else(|| usage("extract: BUNDLE is required"))?;
+    let level = level.ok_or_else(|| usage("extract: --level LEVEL is required"))?;
+    let (bytes, parsed) = open(&path)?;
+    let Some((i, blob)) = parsed.meta.blob_of(level) else {
+        let mut embedded: Vec<Level> =
+            parsed.meta.blobs.iter().flat_map(|b| b.levels.iter().copied()).collect();
+        embedded.sort();
+        let embedded: Vec<&str> = embedded.iter().map(|l| l.short_name()).collect();
+        anyhow::bail!("{}: no {level} build (embedded: {})", path.display(), embedded.join(" "));
+    };
+    let data = bundle_file::decode(blob, &bytes[parsed.ranges[i].clone()])
+        .with_context(|| format!("{}: {}", path.display(), bundle_file::blob_name(i, blob)))?;
+    match out {
+        Some(out) => {
+            pack::write_atomically(&out, &data)?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("{}: cannot make it executable", out.display()))?;
+            Ok(())
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&data)?;
+            stdout.flush()?;
+            Ok(())
+        }
+    }
+}
+
+fn cmd_verify(mut parser: lexopt::Parser) -> Result<()> {
+    let mut bundle = None;
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Short('h') | Long("help") => return print(VERIFY_USAGE),
+            other => one_bundle(&mut bundle, other)?,
+        }
+    }
+    let path = bundle.ok_or_else(|| usage("verify: BUNDLE is required"))?;
+    let (bytes, parsed) = open(&path)?;
+    let mut out = String::new();
+    let mut first_bad = None;
+    for (i, blob) in parsed.meta.blobs.iter().enumerate() {
+        let name = bundle_file::blob_name(i, blob);
+        match bundle_file::decode(blob, &bytes[parsed.ranges[i].clone()]) {
+            Ok(_) => out.push_str(&format!("ok   {name} sha256 {}\n", sha256::hex(&blob.sha256))),
+            Err(e) => {
+                out.push_str(&format!("BAD  {name}: {e}\n"));
+                first_bad.get_or_insert(format!("{}: {name}: {e}", path.display()));
+            }
+        }
+    }
+    print(&out)?;
+    match first_bad {
+        Some(msg) => Err(anyhow::anyhow!(msg)),
+        None => Ok(()),
+    }
+}
+
 fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
-    let (mut program, mut label, mut out, mut variants) = (None, String::new(), None, Vec::new());
+    let (mut program, mut label, mut out, mut variants, mut target) =
+        (None, String::new(), None, Vec::new(), String::new());
     while let Some(arg) = parser.next()? {
         match arg {
             Long("program") => program = Some(parser.value()?.string()?),
             Long("label") => label = parser.value()?.string()?,
-            Long("out") => out = Some(std::path::PathBuf::from(parser.value()?)),
+            Long("target") => target = parser.value()?.string()?,
+            Long("out") => out = Some(PathBuf::from(parser.value()?)),
             Long("variant") => variants.push(pack::parse_variant(&parser.value()?.string()?)?),
             Short('h') | Long("help") => return print(PACK_USAGE),
             _ => return Err(usage(format!("pack: {}", arg.unexpected()))),
@@ -78,7 +303,7 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
     }
     let program = program.ok_or_else(|| usage("pack: --program NAME is required"))?;
     let out = out.ok_or_else(|| usage("pack: --out FILE.rs is required"))?;
-    pack::pack(&pack::PackArgs { program, label, out, variants })?;
+    pack::pack(&pack::PackArgs { program, label, out, variants, target })?;
     Ok(())
 }
 
@@ -86,6 +311,10 @@ fn run() -> Result<()> {
     let mut parser = lexopt::Parser::from_env();
     match parser.next()? {
         Some(Value(cmd)) => match cmd.to_str() {
+            Some("inspect") => cmd_inspect(parser),
+            Some("extract") => cmd_extract(parser),
+            Some("verify") => cmd_verify(parser),
+            Some("bench") => bench::cmd_bench(parser),
             Some("pack") => cmd_pack(parser),
             _ => Err(usage(format!("unknown command {cmd:?}; run `multiarch --help` for the list"))),
         },
@@ -99,10 +328,12 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::BrokenPipe {
-                    return ExitCode::SUCCESS;
-                }
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
             }
             let _ = writeln!(std::io::stderr(), "multiarch: error: {e:#}");
             if e.is::<Usage>() || e.is::<lexopt::Error>() {

@@ -16,6 +16,7 @@ pub mod detect;
 pub mod env;
 pub mod exec_linux;
 pub mod level;
+pub mod meta;
 pub mod select;
 
 pub use bundle::{Blob, Bundle, Compression, Variant};

@@ -1,0 +1,170 @@
+//! Reading a bundle from its file, without running it: the `.multiarch`
+//! table and the sections that hold the builds.
+
+use crate::sha256;
+use multiarch_launcher::meta::{self, BlobMeta, Meta, MetaError};
+use multiarch_launcher::Compression;
+use object::{Object, ObjectSection};
+use std::fmt;
+use std::ops::Range;
+
+/// Why bytes are not a readable bundle.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BundleError {
+    /// Does not start with the ELF magic.
+    NotElf,
+    /// Starts like an ELF file but its headers cannot be read.
+    BadElf(String),
+    /// An ELF file without the `.multiarch` section.
+    NotBundle,
+    /// The table cannot be read.
+    Meta(MetaError),
+    /// A section the table names is missing.
+    MissingSection(String),
+    /// A section extends past the end of the file.
+    Truncated { section: String, end: u64, len: u64 },
+    /// A section's size differs from what the table records.
+    SizeMismatch { section: String, table: u64, actual: u64 },
+}
+
+impl fmt::Display for BundleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BundleError::NotElf => write!(f, "not an ELF file"),
+            BundleError::BadElf(e) => write!(f, "a damaged or truncated ELF file ({e})"),
+            BundleError::NotBundle => {
+                write!(f, "an ELF file but not a multiarch bundle (it has no {} section)", meta::SECTION)
+            }
+            BundleError::Meta(e) => write!(f, "a damaged bundle: {e}"),
+            BundleError::MissingSection(s) => {
+                write!(f, "a damaged bundle: its table names section {s}, which is missing")
+            }
+            BundleError::Truncated { section, end, len } => {
+                write!(f, "truncated: section {section} ends at byte {end} but the file has {len} bytes")
+            }
+            BundleError::SizeMismatch { section, table, actual } => {
+                write!(f, "a damaged bundle: section {section} has {actual} bytes, its table says {table}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BundleError {}
+
+/// A parsed bundle: its table and where each blob's stored bytes are.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The `.multiarch` table.
+    pub meta: Meta,
+    /// Per blob of `meta.blobs`, its bytes' range in the file.
+    pub ranges: Vec<Range<usize>>,
+}
+
+/// The byte range of a named section, checked against the file's length.
+fn section_range(
+    file: &object::File<'_>,
+    name: &str,
+    len: usize,
+) -> Result<Option<Range<usize>>, BundleError> {
+    let Some(section) = file.section_by_name(name) else { return Ok(None) };
+    let Some((offset, size)) = section.file_range() else {
+        return Err(BundleError::BadElf(format!("section {name} has no file data")));
+    };
+    let end = offset.saturating_add(size);
+    if end > len as u64 {
+        return Err(BundleError::Truncated { section: name.to_owned(), end, len: len as u64 });
+    }
+    // Both fit in usize: `end` is at most `len`.
+    Ok(Some(offset as usize..end as usize))
+}
+
+/// Where an ELF64 little-endian file's section header table ends, from its
+/// header; `None` when the header itself is cut short or of another class.
+fn section_headers_end(bytes: &[u8]) -> Option<u64> {
+    if bytes.get(4) != Some(&2) || bytes.get(5) != Some(&1) {
+        return None;
+    }
+    let shoff = u64::from_le_bytes(bytes.get(0x28..0x30)?.try_into().ok()?);
+    let shentsize = u16::from_le_bytes(bytes.get(0x3a..0x3c)?.try_into().ok()?);
+    let shnum = u16::from_le_bytes(bytes.get(0x3c..0x3e)?.try_into().ok()?);
+    Some(shoff.saturating_add(u64::from(shentsize) * u64::from(shnum)))
+}
+
+/// Parses a bundle. Never panics, whatever the bytes.
+pub fn parse(bytes: &[u8]) -> Result<Parsed, BundleError> {
+    if !bytes.starts_with(b"\x7fELF") {
+        return Err(BundleError::NotElf);
+    }
+    if let Some(end) = section_headers_end(bytes) {
+        if end > bytes.len() as u64 {
+            return Err(BundleError::Truncated {
+                section: "header table".into(),
+                end,
+                len: bytes.len() as u64,
+            });
+        }
+    }
+    let file = object::File::parse(bytes).map_err(|e| BundleError::BadElf(e.to_string()))?;
+    let table = section_range(&file, meta::SECTION, bytes.len())?.ok_or(BundleError::NotBundle)?;
+    let meta = Meta::decode(&bytes[table]).map_err(BundleError::Meta)?;
+    let mut ranges = Vec::new();
+    for blob in &meta.blobs {
+        let range = section_range(&file, &blob.section, bytes.len())?
+            .ok_or_else(|| BundleError::MissingSection(blob.section.clone()))?;
+        let actual = range.len() as u64;
+        if actual != blob.stored_size {
+            return Err(BundleError::SizeMismatch {
+                section: blob.section.clone(),
+                table: blob.stored_size,
+                actual,
+            });
+        }
+        ranges.push(range);
+    }
+    Ok(Parsed { meta, ranges })
+}
+
+/// Why a blob does not decode to the build its table describes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BlobError {
+    /// Decoded size differs from the table's.
+    Size { expected: u64, actual: u64 },
+    /// SHA-256 differs from the table's.
+    Hash { expected: String, actual: String },
+}
+
+impl fmt::Display for BlobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlobError::Size { expected, actual } => {
+                write!(f, "decodes to {actual} bytes, the table says {expected}")
+            }
+            BlobError::Hash { expected, actual } => {
+                write!(f, "sha256 is {actual}, the table says {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BlobError {}
+
+/// Decodes a blob's stored bytes and checks size and hash.
+pub fn decode(blob: &BlobMeta, stored: &[u8]) -> Result<Vec<u8>, BlobError> {
+    let data = match blob.compression {
+        Compression::Stored => stored.to_vec(),
+    };
+    if data.len() as u64 != blob.size {
+        return Err(BlobError::Size { expected: blob.size, actual: data.len() as u64 });
+    }
+    let actual = sha256::digest(&data);
+    if actual != blob.sha256 {
+        return Err(BlobError::Hash { expected: sha256::hex(&blob.sha256), actual: sha256::hex(&actual) });
+    }
+    Ok(data)
+}
+
+/// A name for blob `i` in messages: `blob 1 (x86-64-v2 x86-64-v3)`.
+pub fn blob_name(i: usize, blob: &BlobMeta) -> String {
+    let levels: Vec<&str> = blob.levels.iter().map(|l| l.cpu_name()).collect();
+    format!("blob {i} ({})", levels.join(" "))
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The one test entry point: README's test command, and what .ci/run calls.
+# Installs what it needs when missing, runs every check, stops every process
+# it started, and ends with one summary line: "summary: N passed, N failed".
+set -o errexit -o nounset -o pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+log_dir=$(mktemp -d)
+trap 'rm -rf "$log_dir"' EXIT
+
+# --- set-up: only what is missing -------------------------------------------
+need_apt=()
+command -v qemu-x86_64 >/dev/null || need_apt+=(qemu-user)
+command -v nginx >/dev/null || need_apt+=(nginx)
+command -v bazel >/dev/null || need_apt+=(bazel-bootstrap)
+command -v cc >/dev/null || need_apt+=(gcc)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing ${need_apt[*]} (apt)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+passed=0 failed=0 skipped=0
+failures=()
+
+# step NAME CMD...: runs a check; adds its test counts (cargo's "test result"
+# lines, or a script's own "N passed, N failed[, N skipped]" line), or counts
+# the step itself as one check when it prints none.
+step() {
+  local name=$1; shift
+  local out=$log_dir/$name.log
+  echo "== $name: $*"
+  local rc=0
+  "$@" 2>&1 | tee "$out" || rc=$?
+  local p f s
+  p=$(grep -oE '[0-9]+ passed' "$out" | awk '{s+=$1} END {print s+0}')
+  f=$(grep -oE '[0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')
+  s=$(grep -oE '[0-9]+ (skipped|ignored)' "$out" | awk '{s+=$1} END {print s+0}')
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+    if [ $rc -eq 0 ]; then p=1; else f=1; fi
+  elif [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=1
+  fi
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+  if [ $rc -ne 0 ]; then failures+=("$name"); fi
+  return 0
+}
+
+step rustfmt cargo fmt --all --check
+step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+step rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+step cargo-test cargo test --workspace --locked
+if [ -x tests/e2e_bazel.sh ]; then
+  step bazel-e2e tests/e2e_bazel.sh
+fi
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "failed steps: ${failures[*]}"
+fi
+echo "summary: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ ${#failures[@]} -eq 0 ]
