@@ -1,0 +1,155 @@
+"""`rust_multiarch_binary`: one executable holding a build of a Rust program per x86-64 level."""
+
+load("@rules_rust//rust:defs.bzl", "rust_binary")
+load(":cpus.bzl", "LEVELS")
+load(":pack.bzl", "COMPILE_DATA_OUTPUT_GROUP", "multiarch_pack")
+load(":providers.bzl", "MultiarchInfo")
+load(":transitions.bzl", "baseline_transition")
+
+def _only(value):
+    # Attributes with a Starlark transition are lists on Bazel 4.
+    if type(value) == "list":
+        return value[0]
+    return value
+
+def _multiarch_binary_impl(ctx):
+    launcher = _only(ctx.attr.launcher)
+    pack = _only(ctx.attr.pack)
+    info = pack[MultiarchInfo]
+
+    launcher_exe = launcher[DefaultInfo].files_to_run.executable
+    if not launcher_exe:
+        fail("attribute `launcher`: {} builds no executable".format(launcher.label))
+
+    # The bundle is the launcher binary; a symlink under <name>/ gives it the
+    # target's name without clashing with the launcher's own output.
+    bundle = ctx.actions.declare_file("{}/{}".format(ctx.label.name, ctx.label.name))
+    ctx.actions.symlink(output = bundle, target_file = launcher_exe, is_executable = True)
+
+    variants = [info.variants[info.target_cpus[level]] for level in info.levels]
+    output_groups = {cpu: depset([file]) for cpu, file in info.variants.items()}
+    output_groups["multiarch_variants"] = depset(variants)
+    output_groups["multiarch_generated_source"] = depset([info.generated_source])
+
+    return [
+        DefaultInfo(
+            executable = bundle,
+            files = depset([bundle]),
+            runfiles = ctx.runfiles(files = [bundle]).merge(launcher[DefaultInfo].default_runfiles),
+        ),
+        MultiarchInfo(
+            bundle = bundle,
+            generated_source = info.generated_source,
+            levels = info.levels,
+            target_cpus = info.target_cpus,
+            variants = info.variants,
+        ),
+        OutputGroupInfo(**output_groups),
+    ]
+
+multiarch_binary = rule(
+    doc = "Forwards the launcher (built for the baseline) as the bundle executable (private).",
+    implementation = _multiarch_binary_impl,
+    attrs = {
+        "launcher": attr.label(
+            doc = "The launcher rust_binary compiled from the generated crate root.",
+            cfg = baseline_transition,
+            mandatory = True,
+        ),
+        "pack": attr.label(
+            doc = "The multiarch_pack target whose crate root `launcher` compiles.",
+            cfg = baseline_transition,
+            providers = [MultiarchInfo],
+            mandatory = True,
+        ),
+        "_allowlist_function_transition": attr.label(
+            default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
+        ),
+    },
+    executable = True,
+)
+
+def rust_multiarch_binary(name, levels = LEVELS, **kwargs):
+    """A Rust executable that carries one build per x86-64 level and runs the best one.
+
+    Takes every attribute of rules_rust's `rust_binary` plus `levels`. Builds
+    the program once per level (each crate of its graph gets
+    `-Ctarget-cpu=x86-64[-vN]`), embeds the builds in a launcher built for the
+    baseline, and gives one executable named after the target, at
+    `<package>/<name>/<name>` in bazel-bin.
+
+    Targets created (all but `name` are tagged manual and private):
+      <name>.variant   rust_binary with the user's attributes (built per level)
+      <name>.pack      the per-level builds and the generated launcher source
+      <name>.pack_data the files the launcher's rustc embeds
+      <name>.launcher  rust_binary of the generated source and the launcher crate
+      <name>           the bundle: MultiarchInfo, output groups per level
+
+    Example:
+
+        load("@rules_rust_multiarch//rules:defs.bzl", "rust_multiarch_binary")
+
+        rust_multiarch_binary(
+            name = "app_mv",
+            srcs = ["main.rs"],
+            levels = ["v1", "v3"],
+        )
+
+    Args:
+      name: str, the bundle target's name; also the program name the launcher
+        reports and caches under.
+      levels: list[str], the levels to build, any subset of "v1", "v2", "v3",
+        "v4" that contains "v1" (the baseline every x86-64 CPU runs).
+      **kwargs: attributes of `rust_binary` for the program (`srcs`, `deps`,
+        `crate_root`, `rustc_flags`, `data`, ...); `tags`, `visibility` and
+        `testonly` apply to the bundle target.
+    """
+    visibility = kwargs.pop("visibility", None)
+    tags = kwargs.pop("tags", None) or []
+    testonly = kwargs.pop("testonly", None)
+    crate_name = kwargs.pop("crate_name", None) or name.replace("-", "_")
+    data = kwargs.get("data", [])
+    internal = dict(
+        tags = ["manual"] + [tag for tag in tags if tag != "manual"],
+        testonly = testonly,
+        visibility = ["//visibility:private"],
+    )
+
+    rust_binary(
+        name = name + ".variant",
+        crate_name = crate_name,
+        **dict(kwargs, **internal)
+    )
+    multiarch_pack(
+        name = name + ".pack",
+        binary = ":{}.variant".format(name),
+        bundle_label = "//{}:{}".format(native.package_name(), name),
+        levels = levels,
+        program = name,
+        **internal
+    )
+    native.filegroup(
+        name = name + ".pack_data",
+        srcs = [":{}.pack".format(name)],
+        output_group = COMPILE_DATA_OUTPUT_GROUP,
+        **internal
+    )
+    rust_binary(
+        name = name + ".launcher",
+        crate_name = crate_name + "_multiarch_launcher",
+        crate_root = ":{}.pack".format(name),
+        srcs = [":{}.pack".format(name)],
+        compile_data = [":{}.pack_data".format(name)],
+        data = data,
+        edition = "2021",
+        deps = [Label("//launcher:multiarch_launcher")],
+        **internal
+    )
+    multiarch_binary(
+        name = name,
+        launcher = ":{}.launcher".format(name),
+        pack = ":{}.pack".format(name),
+        tags = tags,
+        testonly = testonly,
+        visibility = visibility,
+    )

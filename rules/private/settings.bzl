@@ -1,0 +1,22 @@
+"""The build setting that tells which x86-64 level a configuration builds for."""
+
+load(":cpus.bzl", "LEVELS")
+load(":providers.bzl", "MultiarchLevelInfo")
+
+def _level_setting_impl(ctx):
+    level = ctx.build_setting_value
+    if level and level not in LEVELS:
+        fail("{}: unknown level \"{}\"; allowed values are \"\" and {}".format(ctx.label, level, ", ".join(LEVELS)))
+    return [MultiarchLevelInfo(level = level)]
+
+level_setting = rule(
+    doc = """\
+The x86-64 level the current configuration builds for: "v1" ... "v4" inside
+a `rust_multiarch_binary` variant, "" everywhere else (including the launcher).
+
+Only rust_multiarch_binary's transition sets it (it is not a command-line
+flag). `select()` on the `config_setting`s next to it in //rules/settings.
+""",
+    implementation = _level_setting_impl,
+    build_setting = config.string(flag = False),
+)

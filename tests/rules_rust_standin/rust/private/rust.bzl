@@ -1,0 +1,223 @@
+"""rules_rust STAND-IN: rust_library, rust_binary and the extra_rustc_flags setting.
+
+A small re-implementation with the attribute names of the real rules, so
+BUILD files and rules_rust_multiarch load unmodified against either. It
+compiles with the rustc of the registered `@rules_rust//rust:toolchain`
+toolchain and links with the system `cc` that rustc picks by default.
+"""
+
+StandinCrateInfo = provider(
+    doc = "Stand-in for rules_rust's CrateInfo/DepInfo: what dependents need to use a library crate.",
+    fields = {
+        "name": "str: the crate name.",
+        "rlib": "File: the compiled library.",
+        "transitive_rlibs": "depset[File]: this rlib and those of every dependency (for -Ldependency=).",
+    },
+)
+
+ExtraRustcFlagsInfo = provider(
+    doc = "Pass each value as an additional flag to non-exec rustc invocations",
+    fields = {"extra_rustc_flags": "List[string] Extra flags to pass to rustc in non-exec configuration"},
+)
+
+def _extra_rustc_flags_impl(ctx):
+    return ExtraRustcFlagsInfo(extra_rustc_flags = ctx.build_setting_value)
+
+extra_rustc_flags = rule(
+    doc = (
+        "Add additional rustc_flags from the command line with `--@rules_rust//:extra_rustc_flags`. " +
+        "These flags are not applied to the exec configuration."
+    ),
+    implementation = _extra_rustc_flags_impl,
+    build_setting = config.string_list(flag = True),
+)
+
+def _is_exec_configuration(ctx):
+    # Same test as rules_rust 0.x (rust/private/utils.bzl).
+    return ctx.genfiles_dir.path.find("-exec-") != -1
+
+def _crate_name(ctx):
+    if ctx.attr.crate_name:
+        return ctx.attr.crate_name
+    return ctx.label.name.replace("-", "_").replace("/", "_")
+
+def _crate_root(ctx, default_name):
+    if ctx.file.crate_root:
+        return ctx.file.crate_root
+    srcs = ctx.files.srcs
+    for name in (default_name, ctx.label.name + ".rs"):
+        for src in srcs:
+            if src.basename == name:
+                return src
+    if len(srcs) == 1:
+        return srcs[0]
+    fail("{}: no crate_root given and none of {} / {}.rs in srcs".format(ctx.label, default_name, ctx.label.name))
+
+_OPT_FLAGS = {
+    "dbg": ["-Copt-level=0", "-Cdebuginfo=2"],
+    "fastbuild": ["-Copt-level=0", "-Cdebuginfo=0"],
+    "opt": ["-Copt-level=3", "-Cdebuginfo=0"],
+}
+
+def _compile(ctx, crate_type, output, metadata):
+    toolchain = ctx.toolchains["@rules_rust//rust:toolchain"]
+    crate_name = _crate_name(ctx)
+    root = _crate_root(ctx, "lib.rs" if crate_type == "rlib" else "main.rs")
+    deps = [dep[StandinCrateInfo] for dep in ctx.attr.deps]
+    transitive = depset(transitive = [dep.transitive_rlibs for dep in deps])
+
+    args = ctx.actions.args()
+    args.add(root)
+    args.add("--crate-name=" + crate_name)
+    args.add("--crate-type=" + crate_type)
+    args.add("--edition=" + (ctx.attr.edition or toolchain.default_edition))
+    args.add("--emit=link")
+    args.add("-o", output)
+    args.add("--sysroot=" + toolchain.sysroot)
+    args.add("--error-format=short")
+    args.add_all(_OPT_FLAGS[ctx.var["COMPILATION_MODE"]])
+    if metadata:
+        args.add("-Cmetadata=" + metadata)
+
+    # Paths inside the binary must not depend on the checkout or output base.
+    args.add("--remap-path-prefix=${pwd}=.")
+    for feature in ctx.attr.crate_features:
+        args.add("--cfg", "feature=\"{}\"".format(feature))
+    for dep in deps:
+        args.add("--extern={}={}".format(dep.name, dep.rlib.path))
+    args.add_all(transitive, format_each = "-Ldependency=%s", map_each = _dirname, uniquify = True)
+    args.add_all(ctx.attr.rustc_flags)
+    if not _is_exec_configuration(ctx):
+        args.add_all(ctx.attr._extra_rustc_flags[ExtraRustcFlagsInfo].extra_rustc_flags)
+
+    env = dict(ctx.attr.rustc_env)
+    env.update({
+        # rustc links through the system `cc`; a fixed PATH keeps action keys
+        # equal on every machine.
+        "PATH": "/usr/bin:/bin",
+        "CARGO_CRATE_NAME": crate_name,
+        "CARGO_PKG_NAME": crate_name,
+        "CARGO_PKG_VERSION": ctx.attr.version,
+    })
+
+    # The remap flag above needs the working directory, known only when the
+    # action runs: a small bash wrapper substitutes ${pwd}, as rules_rust's
+    # process_wrapper does.
+    ctx.actions.run_shell(
+        command = _SUBST_PWD_AND_RUN,
+        arguments = [toolchain.rustc.path, args],
+        inputs = depset(
+            [root] + ctx.files.srcs + ctx.files.compile_data,
+            transitive = [transitive, toolchain.rust_std, toolchain.rustc_lib],
+        ),
+        tools = [toolchain.rustc],
+        outputs = [output],
+        env = env,
+        mnemonic = "Rustc",
+        progress_message = "Compiling Rust {} {}".format(crate_type, ctx.label),
+        use_default_shell_env = False,
+    )
+    return crate_name, transitive
+
+_SUBST_PWD_AND_RUN = """\
+wd="$(pwd)"
+tool="$1"
+shift
+argv=()
+for arg in "$@"; do argv+=("${arg//'${pwd}'/$wd}"); done
+exec "$tool" "${argv[@]}"
+"""
+
+def _dirname(f):
+    return f.dirname
+
+def _rust_library_impl(ctx):
+    crate_name = _crate_name(ctx)
+
+    # A stable per-label hash keeps symbol names of identically named crates apart.
+    metadata = str(hash(str(ctx.label)) & 0xffffffff)
+    rlib = ctx.actions.declare_file("lib{}-{}.rlib".format(crate_name, metadata))
+    _, transitive = _compile(ctx, "rlib", rlib, metadata)
+    return [
+        DefaultInfo(
+            files = depset([rlib]),
+            runfiles = ctx.runfiles(files = ctx.files.data),
+        ),
+        StandinCrateInfo(
+            name = crate_name,
+            rlib = rlib,
+            transitive_rlibs = depset([rlib], transitive = [transitive]),
+        ),
+    ]
+
+def _rust_binary_impl(ctx):
+    binary = ctx.actions.declare_file(ctx.label.name)
+    _compile(ctx, "bin", binary, None)
+    runfiles = ctx.runfiles(files = ctx.files.data)
+    for dep in ctx.attr.data:
+        runfiles = runfiles.merge(dep[DefaultInfo].default_runfiles)
+    return [DefaultInfo(
+        files = depset([binary]),
+        executable = binary,
+        runfiles = runfiles,
+    )]
+
+_COMMON_ATTRS = {
+    "compile_data": attr.label_list(
+        doc = "Files available to the compiler (e.g. for include_bytes!), not at run time.",
+        allow_files = True,
+    ),
+    "crate_features": attr.string_list(
+        doc = "Passed as --cfg feature=\"...\".",
+    ),
+    "crate_name": attr.string(
+        doc = "Crate name; default: the target name with - replaced by _.",
+    ),
+    "crate_root": attr.label(
+        doc = "The crate's root source file; default: main.rs / lib.rs / <name>.rs / the only src.",
+        allow_single_file = [".rs"],
+    ),
+    "data": attr.label_list(
+        doc = "Files available at run time.",
+        allow_files = True,
+    ),
+    "deps": attr.label_list(
+        doc = "Library crates to link against.",
+        providers = [StandinCrateInfo],
+    ),
+    "edition": attr.string(
+        doc = "Rust edition; default: the toolchain's.",
+    ),
+    "rustc_env": attr.string_dict(
+        doc = "Environment variables set for rustc.",
+    ),
+    "rustc_flags": attr.string_list(
+        doc = "Extra flags for rustc for this crate only.",
+    ),
+    "srcs": attr.label_list(
+        doc = "Source files of the crate.",
+        allow_files = [".rs"],
+    ),
+    "version": attr.string(
+        doc = "CARGO_PKG_VERSION for the crate.",
+        default = "0.0.0",
+    ),
+    "_extra_rustc_flags": attr.label(
+        default = Label("//:extra_rustc_flags"),
+    ),
+}
+
+rust_library = rule(
+    doc = "Stand-in for rules_rust's rust_library: builds an rlib.",
+    implementation = _rust_library_impl,
+    attrs = _COMMON_ATTRS,
+    toolchains = ["@rules_rust//rust:toolchain"],
+)
+
+rust_binary = rule(
+    doc = "Stand-in for rules_rust's rust_binary: builds and links an executable.",
+    implementation = _rust_binary_impl,
+    attrs = _COMMON_ATTRS,
+    executable = True,
+    toolchains = ["@rules_rust//rust:toolchain"],
+)
