@@ -58,7 +58,13 @@ TOML
   for level in "$@"; do args+=(--variant "$level=$out/payload-$level"); done
   "$multiarch" pack --program "payload_$name" --label "tests/build_fixtures.sh:$name" \
     --target "$(rustc -vV | sed -n "s/^host: //p")" \
-    --out "$dir/src/main.rs" "${args[@]}"
+    --out "$dir/src/main.rs.new" "${args[@]}"
+  # Unchanged source, unchanged mtime: Cargo then skips the rebuild.
+  if cmp -s "$dir/src/main.rs.new" "$dir/src/main.rs"; then
+    rm "$dir/src/main.rs.new"
+  else
+    mv "$dir/src/main.rs.new" "$dir/src/main.rs"
+  fi
   RUSTFLAGS="-Ctarget-cpu=x86-64 $rustflags" "$cargo" build --quiet --release \
     --manifest-path "$dir/Cargo.toml" --target-dir "$out/target"
   cp "$out/target/release/$name" "$dir/$name.tmp"

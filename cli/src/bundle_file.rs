@@ -56,6 +56,8 @@ impl std::error::Error for BundleError {}
 pub struct Parsed {
     /// The `.multiarch` table.
     pub meta: Meta,
+    /// The table's byte range in the file.
+    pub table: Range<usize>,
     /// Per blob of `meta.blobs`, its bytes' range in the file.
     pub ranges: Vec<Range<usize>>,
 }
@@ -106,7 +108,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, BundleError> {
     }
     let file = object::File::parse(bytes).map_err(|e| BundleError::BadElf(e.to_string()))?;
     let table = section_range(&file, meta::SECTION, bytes.len())?.ok_or(BundleError::NotBundle)?;
-    let meta = Meta::decode(&bytes[table]).map_err(BundleError::Meta)?;
+    let meta = Meta::decode(&bytes[table.clone()]).map_err(BundleError::Meta)?;
     let mut ranges = Vec::new();
     for blob in &meta.blobs {
         let range = section_range(&file, &blob.section, bytes.len())?
@@ -121,7 +123,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, BundleError> {
         }
         ranges.push(range);
     }
-    Ok(Parsed { meta, ranges })
+    Ok(Parsed { meta, table, ranges })
 }
 
 /// Why a blob does not decode to the build its table describes.

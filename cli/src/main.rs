@@ -1,16 +1,12 @@
 //! `multiarch`: builds and looks inside rules_rust_multiarch bundles.
 
-mod bench;
-mod bundle_file;
-mod pack;
-mod sha256;
+use multiarch_cli::{bench, bundle_file, open, pack, print, sha256, usage, Usage};
 
 use anyhow::{Context, Result};
-use bundle_file::Parsed;
 use lexopt::prelude::*;
 use multiarch_launcher::Level;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -93,36 +89,6 @@ Options:
   --target TRIPLE       The target triple, recorded in the table
   -h, --help            Print this help
 ";
-
-/// A usage error: exit status 2.
-#[derive(Debug)]
-struct Usage(String);
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Usage {}
-
-fn usage(msg: impl Into<String>) -> anyhow::Error {
-    Usage(msg.into()).into()
-}
-
-fn print(text: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
-}
-
-/// Reads and parses a bundle; errors name the file.
-fn open(path: &Path) -> Result<(Vec<u8>, Parsed)> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let parsed = bundle_file::parse(&bytes).with_context(|| path.display().to_string())?;
-    Ok((bytes, parsed))
-}
 
 /// Takes the one BUNDLE operand; anything else is a usage error.
 fn one_bundle(bundle: &mut Option<PathBuf>, arg: lexopt::Arg<'_>) -> Result<()> {

@@ -1,0 +1,42 @@
+//! The library behind the `multiarch` command: packing bundles, reading
+//! them without running them, and timing their levels.
+
+pub mod bench;
+pub mod bundle_file;
+pub mod pack;
+pub mod sha256;
+
+use anyhow::{Context, Result};
+use bundle_file::Parsed;
+use std::io::Write;
+use std::path::Path;
+
+/// A usage error: exit status 2.
+#[derive(Debug)]
+pub struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    Usage(msg.into()).into()
+}
+
+pub fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads and parses a bundle; errors name the file.
+pub fn open(path: &Path) -> Result<(Vec<u8>, Parsed)> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let parsed = bundle_file::parse(&bytes).with_context(|| path.display().to_string())?;
+    Ok((bytes, parsed))
+}

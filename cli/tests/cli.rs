@@ -1,0 +1,298 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test code: a panic is a failure report.
+
+//! The `multiarch` command against real bundles built by
+//! tests/build_fixtures.sh, and a time-bounded fuzz of its bundle parser.
+
+use multiarch_cli::bundle_file;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// The fixtures, built once per test run into their own directory.
+fn fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = repo().join("target/fixtures-cli");
+        let status = Command::new(repo().join("tests/build_fixtures.sh")).arg(&dir).status().unwrap();
+        assert!(status.success(), "tests/build_fixtures.sh failed");
+        dir
+    })
+}
+
+fn multiarch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_multiarch")).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(out.status.success());
+    text(&out.stdout).split_whitespace().next().unwrap().to_owned()
+}
+
+const LEVELS: [&str; 4] = ["x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"];
+
+fn bundle(name: &str) -> String {
+    fixtures().join(name).join(name).to_string_lossy().into_owned()
+}
+
+fn payload(level: &str) -> PathBuf {
+    fixtures().join(format!("payload-{level}"))
+}
+
+/// Asserts a failure: the exit code, and one stderr line naming the file and `what`.
+fn assert_fails(out: &Output, code: i32, file: &str, what: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(file) && err.contains(what), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn inspect_lists_every_level_with_its_hash() {
+    let out = multiarch(&["inspect", &bundle("full")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.contains("program   payload_full"), "{table}");
+    assert!(table.contains("target    x86_64-unknown-linux-gnu"), "{table}");
+    let rustc = text(&Command::new("rustc").arg("--version").output().unwrap().stdout);
+    let version = rustc.split_whitespace().nth(1).unwrap();
+    assert!(table.lines().any(|l| l.starts_with("rustc") && l.contains(version)), "{table}");
+    for level in LEVELS {
+        let hash = sha256sum(&payload(level));
+        let size = std::fs::metadata(payload(level)).unwrap().len().to_string();
+        let row = table.lines().find(|l| l.contains(&hash)).unwrap_or_else(|| panic!("{level}: {table}"));
+        assert!(row.split_whitespace().any(|w| w == level) && row.contains(&size), "{row}");
+    }
+}
+
+#[test]
+fn inspect_json_is_json() {
+    let out = multiarch(&["inspect", "--json", &bundle("v1v3")]);
+    assert!(out.status.success());
+    let json = text(&out.stdout);
+    let check = Command::new("python3")
+        .args(["-c", "import json,sys; d=json.load(sys.stdin); print(sorted(l for b in d['blobs'] for l in b['levels']))"])
+        .stdin(std::fs::File::open(write_tmp("inspect.json", json.as_bytes())).unwrap())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{json}");
+    assert_eq!(text(&check.stdout).trim(), "['x86-64', 'x86-64-v3']");
+    assert!(json.contains(&sha256sum(&payload("x86-64-v3"))));
+}
+
+fn write_tmp(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("multiarch-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn extract_gives_the_exact_build() {
+    let dir = std::env::temp_dir().join(format!("multiarch-extract-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, level) in LEVELS.iter().enumerate() {
+        let short = format!("v{}", i + 1);
+        let to_file = dir.join(level);
+        let out =
+            multiarch(&["extract", &bundle("full"), "--level", &short, "-o", to_file.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(std::fs::read(&to_file).unwrap(), std::fs::read(payload(level)).unwrap(), "{level}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&to_file).unwrap().permissions().mode() & 0o777, 0o755);
+        let out = multiarch(&["extract", &bundle("full"), "--level", level]);
+        assert_eq!(out.stdout, std::fs::read(payload(level)).unwrap(), "{level} to stdout");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn extract_refuses_a_level_not_embedded() {
+    let out = multiarch(&["extract", &bundle("v1v3"), "--level", "v2", "-o", "/nonexistent/never-written"]);
+    assert_fails(&out, 1, "v1v3", "no x86-64-v2 build (embedded: v1 v3)");
+    let out = multiarch(&["extract", &bundle("v1v3"), "--level", "v9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("accepted: v1"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn verify_passes_then_names_the_corrupted_blob() {
+    let out = multiarch(&["verify", &bundle("full")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().filter(|l| l.starts_with("ok ")).count(), 4);
+
+    // Flip one byte in the middle of the v3 build inside the bundle.
+    let mut bytes = std::fs::read(bundle("full")).unwrap();
+    let parsed = bundle_file::parse(&bytes).unwrap();
+    let (i, _) = parsed.meta.blob_of(multiarch_launcher::Level::V3).unwrap();
+    let mid = (parsed.ranges[i].start + parsed.ranges[i].end) / 2;
+    bytes[mid] ^= 0x40;
+    let bad = write_tmp("corrupt", &bytes);
+    let out = multiarch(&["verify", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("corrupt") && err.contains(&format!("blob {i} (x86-64-v3)")) && err.contains("sha256"),
+        "{err}"
+    );
+    let report = text(&out.stdout);
+    assert_eq!(report.lines().filter(|l| l.starts_with("ok ")).count(), 3, "{report}");
+    assert!(report.lines().any(|l| l.starts_with("BAD") && l.contains("x86-64-v3")), "{report}");
+    // extract of the damaged level refuses too; the others still extract.
+    let out = multiarch(&["extract", bad.to_str().unwrap(), "--level", "v3"]);
+    assert_fails(&out, 1, "corrupt", "sha256");
+    assert!(multiarch(&["extract", bad.to_str().unwrap(), "--level", "v1"]).status.success());
+}
+
+#[test]
+fn bad_files_get_one_line_errors() {
+    let not_elf = write_tmp("notes.txt", b"hello, not an ELF\n");
+    let payload = payload("x86-64");
+    let full = std::fs::read(bundle("full")).unwrap();
+    let truncated = write_tmp("truncated", &full[..full.len() / 2]);
+    for cmd in ["inspect", "verify"] {
+        assert_fails(&multiarch(&[cmd, not_elf.to_str().unwrap()]), 1, "notes.txt", "not an ELF file");
+        assert_fails(
+            &multiarch(&[cmd, payload.to_str().unwrap()]),
+            1,
+            "payload-x86-64",
+            "not a multiarch bundle",
+        );
+        assert_fails(&multiarch(&[cmd, truncated.to_str().unwrap()]), 1, "truncated", "truncated");
+        assert_fails(&multiarch(&[cmd, "/nonexistent/bundle"]), 1, "/nonexistent/bundle", "cannot read");
+    }
+}
+
+#[test]
+fn help_everywhere_and_usage_errors_exit_2() {
+    for cmd in [&[][..], &["inspect"], &["extract"], &["verify"], &["bench"], &["pack"]] {
+        let mut args: Vec<&str> = cmd.to_vec();
+        args.push("--help");
+        let out = multiarch(&args);
+        assert!(out.status.success(), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage: multiarch"), "{args:?}");
+    }
+    for args in [
+        &["frob"][..],
+        &[],
+        &["inspect"],
+        &["inspect", "a", "b"],
+        &["extract", "x"],
+        &["bench", "x", "--runs", "0"],
+    ] {
+        let out = multiarch(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr).lines().count(), 1, "{args:?}");
+    }
+}
+
+#[test]
+fn bench_times_each_level_this_cpu_runs() {
+    let out = multiarch(&["bench", &bundle("v1v3"), "--runs", "2", "--", "exit", "0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let cpu = multiarch_launcher::detect::detect();
+    let x86_64 = table.lines().find(|l| l.starts_with("x86-64 ")).unwrap_or_else(|| panic!("{table}"));
+    assert!(x86_64.contains("1.00x"), "{table}");
+    let v3_row = table.lines().any(|l| l.starts_with("x86-64-v3"));
+    assert_eq!(v3_row, cpu >= multiarch_launcher::Level::V3, "{table}");
+    assert!(!table.lines().any(|l| l.starts_with("x86-64-v2")), "v2 is not embedded: {table}");
+    // A program that fails stops the benchmark with the level named.
+    let out = multiarch(&["bench", &bundle("v1v3"), "--runs", "1", "--", "exit", "3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("build failed"), "{}", text(&out.stderr));
+}
+
+/// A small xorshift generator: reproducible from the printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Mutates real bundles (aiming at the ELF headers, the section header table
+/// and the `.multiarch` table, where the parser's decisions are) and random
+/// bytes, for MULTIARCH_FUZZ_SECS seconds (default 10): the parser and the
+/// decoder must return, never panic.
+#[test]
+fn parser_never_panics_on_mutated_bundles() {
+    let secs = std::env::var("MULTIARCH_FUZZ_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let seed = std::env::var("MULTIARCH_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+    });
+    println!("fuzz seed {seed} (MULTIARCH_FUZZ_SEED={seed} repeats it), {secs} s");
+    let mut rng = Rng(seed);
+    let corpus: Vec<Vec<u8>> =
+        [bundle("v1v3"), bundle("full")].iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let hot: Vec<Vec<std::ops::Range<usize>>> = corpus
+        .iter()
+        .map(|b| {
+            let p = bundle_file::parse(b).unwrap();
+            let shoff = u64::from_le_bytes(b[0x28..0x30].try_into().unwrap()) as usize;
+            vec![0..64, p.table.clone(), shoff..b.len()]
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let (mut runs, mut parsed_ok) = (0u64, 0u64);
+    while Instant::now() < deadline {
+        let which = rng.below(corpus.len());
+        let mut bytes = corpus[which].clone();
+        match rng.below(6) {
+            0 => bytes.truncate(rng.below(bytes.len())),
+            1 => bytes = (0..rng.below(4096)).map(|_| rng.next() as u8).collect(),
+            2 => {
+                let pos = rng.below(bytes.len());
+                let extremes = [0u64, 1, u64::MAX, u64::MAX / 2, bytes.len() as u64, 0x8000_0000];
+                let v = extremes[rng.below(extremes.len())].to_le_bytes();
+                let n = v.len().min(bytes.len() - pos);
+                bytes[pos..pos + n].copy_from_slice(&v[..n]);
+            }
+            _ => {
+                let ranges = &hot[which];
+                for _ in 0..1 + rng.below(8) {
+                    let r = &ranges[rng.below(ranges.len())];
+                    let pos = r.start + rng.below(r.len());
+                    if pos < bytes.len() {
+                        bytes[pos] ^= 1 << rng.below(8);
+                    }
+                }
+            }
+        }
+        if let Ok(p) = bundle_file::parse(&bytes) {
+            parsed_ok += 1;
+            if rng.below(16) == 0 {
+                for (blob, range) in p.meta.blobs.iter().zip(&p.ranges) {
+                    let _ = bundle_file::decode(blob, &bytes[range.clone()]);
+                }
+            }
+        }
+        runs += 1;
+    }
+    println!("{runs} inputs, {parsed_ok} still parsed");
+    assert!(runs > 100, "the fuzz loop barely ran: {runs}");
+}
