@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# End-to-end tests of the Bazel ruleset on Debian's Bazel 4.2.3 (offline).
+#
+#   tests/e2e_bazel.sh            run every test
+#   tests/e2e_bazel.sh a d f      run some: a extract, b qemu-sigill, c qemu-level,
+#                                 d reproducible, e remote-cache, f bad-input
+#
+# The workspace is tests/bazel (stand-ins for rules_rust/rules_cc/rules_java,
+# crates from crates.io). Every Bazel server and the nginx started here are
+# stopped on exit. Closing line: "N passed, N failed, N skipped".
+set -o errexit -o nounset -o pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/rrm-e2e.XXXXXX")"
+# Shared download cache, so clean builds do not fetch crates again.
+REPO_CACHE="${RRM_REPOSITORY_CACHE:-$HOME/.cache/rules_rust_multiarch/repository_cache}"
+mkdir -p "$REPO_CACHE"
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+OUTPUT_BASES=()
+NGINX_PID_FILE=""
+
+cleanup() {
+    local ob
+    for ob in "${OUTPUT_BASES[@]}"; do
+        if [[ -d "$ob" ]]; then
+            (cd "$ROOT/tests/bazel" && bazel --output_base="$ob" shutdown >/dev/null 2>&1) || true
+        fi
+    done
+    if [[ -n "$NGINX_PID_FILE" && -s "$NGINX_PID_FILE" ]]; then
+        kill "$(cat "$NGINX_PID_FILE")" 2>/dev/null || true
+    fi
+    chmod -R u+w "$WORK" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { printf '%s\n' "$*" >&2; }
+pass() { PASSED=$((PASSED + 1)); log "PASS: $*"; }
+fail() { FAILED=$((FAILED + 1)); log "FAIL: $*"; }
+skip() { SKIPPED=$((SKIPPED + 1)); log "SKIP: $*"; }
+
+ensure_bazel() {
+    if ! command -v bazel >/dev/null; then
+        log "no bazel on PATH: installing Debian's bazel-bootstrap (Bazel 4.2.3)"
+        apt-get update -qq && apt-get install -y -qq bazel-bootstrap >/dev/null
+    fi
+}
+
+# bz WORKSPACE_DIR OUTPUT_BASE ARGS...: runs bazel there and records the
+# output base for shutdown.
+bz() {
+    local ws="$1" ob="$2"
+    shift 2
+    OUTPUT_BASES+=("$ob")
+    (cd "$ws" && bazel --output_base="$ob" "$@" --repository_cache="$REPO_CACHE")
+}
+
+MAIN_WS="$ROOT/tests/bazel"
+MAIN_OB="$WORK/ob-main"
+
+# output_group_file MODE TARGET GROUP: the single file of one output group.
+output_group_file() {
+    local mode="$1" target="$2" group="$3"
+    bz "$MAIN_WS" "$MAIN_OB" build -c "$mode" "$target" --output_groups="$group" 2>&1 |
+        awk '/up-to-date:/ {getline; print $1; exit}'
+}
+
+# bundle_file MODE TARGET: the bundle executable.
+bundle_file() {
+    local mode="$1" target="$2"
+    bz "$MAIN_WS" "$MAIN_OB" build -c "$mode" "$target" 2>&1 | awk '/up-to-date:/ {getline; print $1; exit}'
+}
+
+LEVELS=(v1 v2 v3 v4)
+declare -A CPU=([v1]=x86-64 [v2]=x86-64-v2 [v3]=x86-64-v3 [v4]=x86-64-v4)
+# qemu CPU models of each level, and the model one level below.
+declare -A QEMU_MODEL=([v1]=qemu64 [v2]=Nehalem [v3]=Haswell)
+declare -A QEMU_BELOW=([v2]=qemu64 [v3]=Nehalem [v4]=Haswell)
+WORKLOAD=@rules_rust_multiarch//examples/workload
+HELLO=@rules_rust_multiarch//examples/hello
+
+host_has_avx512() {
+    local flags
+    flags="$(grep -m1 '^flags' /proc/cpuinfo)"
+    for f in avx512f avx512bw avx512cd avx512dq avx512vl; do
+        [[ " $flags " == *" $f "* ]] || return 1
+    done
+}
+
+build_examples() {
+    log "== building the examples (hello fastbuild, workload -c opt)"
+    bz "$MAIN_WS" "$MAIN_OB" build -c fastbuild "$HELLO" >/dev/null 2>&1 ||
+        bz "$MAIN_WS" "$MAIN_OB" build -c fastbuild "$HELLO"
+    bz "$MAIN_WS" "$MAIN_OB" build -c opt "$WORKLOAD" >/dev/null 2>&1 ||
+        bz "$MAIN_WS" "$MAIN_OB" build -c opt "$WORKLOAD"
+}
+
+# a. every embedded build, extracted, is byte-identical to Bazel's build.
+test_a() {
+    local mode target bundle level want got
+    for spec in "fastbuild $HELLO" "opt $WORKLOAD"; do
+        read -r mode target <<<"$spec"
+        bundle="$(bundle_file "$mode" "$target")"
+        for level in "${LEVELS[@]}"; do
+            want="$(output_group_file "$mode" "$target" "${CPU[$level]}")"
+            got="$WORK/extract-$level"
+            if MULTIARCH_LEVEL="$level" MULTIARCH_DEBUG=extract "$bundle" >"$got" &&
+                [[ -s "$want" ]] && cmp -s "$want" "$got"; then
+                pass "a: $target ($mode) $level extracted == $(basename "$want") built for ${CPU[$level]}"
+            else
+                fail "a: $target ($mode) $level extracted differs from $want"
+            fi
+        done
+    done
+    # The example that select()s on the level saw its own level in each build.
+    bundle="$(bundle_file fastbuild "$HELLO")"
+    for level in "${LEVELS[@]}"; do
+        local out
+        out="$(MULTIARCH_LEVEL=$level MULTIARCH_FORCE=1 "$bundle" 2>/dev/null || true)"
+        if [[ "$out" == *"select() chose: $level"* ]]; then
+            pass "a: hello $level build took the select() branch for $level"
+        else
+            fail "a: hello $level: expected select() branch $level, got: $out"
+        fi
+    done
+}
+
+# b. -Ctarget-cpu reached the whole program: each workload build runs on its
+#    level's qemu model and dies with SIGILL one level below.
+test_b() {
+    local level file rc
+    if ! command -v qemu-x86_64 >/dev/null; then
+        skip "b: qemu-x86_64 not installed (apt-get install qemu-user)"
+        return
+    fi
+    for level in "${LEVELS[@]}"; do
+        file="$(output_group_file opt "$WORKLOAD" "${CPU[$level]}")"
+        if [[ -n "${QEMU_MODEL[$level]:-}" ]]; then
+            if qemu-x86_64 -cpu "${QEMU_MODEL[$level]}" "$file" --quick >/dev/null 2>&1; then
+                pass "b: $level build runs under qemu -cpu ${QEMU_MODEL[$level]}"
+            else
+                fail "b: $level build fails under qemu -cpu ${QEMU_MODEL[$level]}"
+            fi
+        elif host_has_avx512; then
+            if "$file" --quick >/dev/null; then
+                pass "b: $level build runs on the host (AVX-512)"
+            else
+                fail "b: $level build fails on the AVX-512 host"
+            fi
+        else
+            skip "b: $level build: host has no AVX-512, cannot run it natively"
+        fi
+        if [[ -n "${QEMU_BELOW[$level]:-}" ]]; then
+            rc=0
+            qemu-x86_64 -cpu "${QEMU_BELOW[$level]}" "$file" --quick >/dev/null 2>&1 || rc=$?
+            if [[ "$rc" == 132 ]]; then
+                pass "b: $level build dies with SIGILL under qemu -cpu ${QEMU_BELOW[$level]}"
+            else
+                fail "b: $level build under qemu -cpu ${QEMU_BELOW[$level]}: exit $rc, expected 132 (SIGILL)"
+            fi
+        fi
+    done
+}
+
+# glibc's view of the highest level a CPU (model) supports.
+glibc_level() {
+    "$@" /lib64/ld-linux-x86-64.so.2 --help 2>/dev/null |
+        awk '/x86-64-v[0-9] \(supported/ {print $1; exit}'
+}
+
+# c. the bundle under each qemu model starts the level glibc reports there.
+test_c() {
+    local bundle model want line
+    if ! command -v qemu-x86_64 >/dev/null; then
+        skip "c: qemu-x86_64 not installed"
+        return
+    fi
+    bundle="$(bundle_file opt "$WORKLOAD")"
+    for model in qemu64 Nehalem Haswell host; do
+        local runner=()
+        [[ "$model" == host ]] || runner=(qemu-x86_64 -cpu "$model")
+        want="$(glibc_level "${runner[@]}")"
+        want="${want:-x86-64}"
+        line="$(MULTIARCH_DEBUG=log "${runner[@]}" "$bundle" --quick 2>&1 >/dev/null | grep -m1 '^\[multiarch\]' || true)"
+        if [[ "$line" == "[multiarch] starting $want (cpu $want;"* ]]; then
+            pass "c: $model: glibc says $want, bundle: $line"
+        else
+            fail "c: $model: glibc says $want, bundle logged: ${line:-nothing}"
+        fi
+    done
+}
+
+# Copies the checkout (tracked and untracked, not ignored files) to $1.
+copy_checkout() {
+    local dest="$1"
+    mkdir -p "$dest"
+    (cd "$ROOT" && git ls-files -z --cached --others --exclude-standard) |
+        (cd "$ROOT" && xargs -0 cp --parents -t "$dest" 2>/dev/null) || true
+    # Files deleted in the work tree but still in the index are skipped.
+}
+
+# d. two clean builds from different checkout paths and output bases give
+#    bit-identical bundles.
+test_d() {
+    local a="$WORK/d/one/rules_rust_multiarch" b="$WORK/d/second-checkout/x/y"
+    local target sums=()
+    copy_checkout "$a"
+    copy_checkout "$b"
+    for checkout in "$a" "$b"; do
+        local ob="$WORK/ob-d-$(basename "$(dirname "$checkout")")"
+        bz "$checkout/tests/bazel" "$ob" build -c opt "$HELLO" "$WORKLOAD" >"$WORK/d.log" 2>&1 ||
+            { cat "$WORK/d.log" >&2; fail "d: build in $checkout failed"; return; }
+        local bin
+        bin="$(cd "$checkout/tests/bazel" && bazel --output_base="$ob" info -c opt bazel-bin 2>/dev/null)"
+        sums+=("$(cd "$bin/external/rules_rust_multiarch/examples" &&
+            sha256sum hello/hello/hello workload/workload/workload | awk '{print $1}' | tr '\n' ' ')")
+        (cd "$checkout/tests/bazel" && bazel --output_base="$ob" shutdown >/dev/null 2>&1) || true
+    done
+    if [[ "${sums[0]}" == "${sums[1]}" ]]; then
+        pass "d: bundles bit-identical across checkouts and output bases (${sums[0]})"
+    else
+        fail "d: bundles differ: ${sums[0]} vs ${sums[1]}"
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# e. an HTTP remote cache filled by one build serves a clean build from
+#    another checkout and output base: no compile or link action runs locally.
+test_e() {
+    if ! command -v nginx >/dev/null; then
+        skip "e: nginx not installed (apt-get install nginx-light or nginx-core)"
+        return
+    fi
+    local n="$WORK/nginx" port
+    port="$(free_port)"
+    mkdir -p "$n/cache" "$n/tmp" "$n/logs"
+    chmod 0777 "$n" "$n/cache" "$n/tmp"
+    # Workers run as an unprivileged user (www-data on Debian) when nginx
+    # starts as root: the directories above are world-writable for them.
+    cat >"$n/nginx.conf" <<EOF
+worker_processes 1;
+pid $n/nginx.pid;
+error_log $n/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log $n/logs/access.log;
+    client_body_temp_path $n/tmp;
+    client_max_body_size 0;
+    server {
+        listen 127.0.0.1:$port;
+        root $n/cache;
+        location / {
+            dav_methods PUT;
+            create_full_put_path on;
+            dav_access user:rw group:rw all:rw;
+        }
+    }
+}
+EOF
+    NGINX_PID_FILE="$n/nginx.pid"
+    nginx -c "$n/nginx.conf" -p "$n" -e "$n/logs/error.log" ||
+        { fail "e: nginx did not start"; return; }
+    local cache="--remote_cache=http://127.0.0.1:$port"
+    local a="$WORK/e/first/rules_rust_multiarch" b="$WORK/e/other/place/checkout"
+    copy_checkout "$a"
+    copy_checkout "$b"
+    bz "$a/tests/bazel" "$WORK/ob-e-1" build -c opt "$cache" "$WORKLOAD" >"$WORK/e1.log" 2>&1 ||
+        { cat "$WORK/e1.log" >&2; fail "e: first build failed"; return; }
+    (cd "$a/tests/bazel" && bazel --output_base="$WORK/ob-e-1" shutdown >/dev/null 2>&1) || true
+    bz "$b/tests/bazel" "$WORK/ob-e-2" build -c opt "$cache" "$WORKLOAD" >"$WORK/e2.log" 2>&1 ||
+        { cat "$WORK/e2.log" >&2; fail "e: second build failed"; return; }
+    (cd "$b/tests/bazel" && bazel --output_base="$WORK/ob-e-2" shutdown >/dev/null 2>&1) || true
+    local summary
+    summary="$(grep -m1 -E '^INFO: [0-9]+ processes' "$WORK/e2.log" || true)"
+    log "e: first build:  $(grep -m1 -E '^INFO: [0-9]+ processes' "$WORK/e1.log" || true)"
+    log "e: second build: $summary"
+    if [[ "$summary" == *"remote cache hit"* ]] &&
+        ! grep -qE '[0-9]+ (linux-sandbox|processwrapper-sandbox|local|sandbox|worker)\b' <<<"$summary"; then
+        pass "e: clean build from another checkout ran no compile/link locally ($summary)"
+    else
+        fail "e: second build ran actions locally: $summary"
+    fi
+}
+
+# f. bad `levels` fail at analysis, naming the attribute and allowed values.
+test_f() {
+    local target expect out
+    for spec in \
+        'unknown_level|attribute `levels`: unknown level "v5"; allowed values are "v1", "v2", "v3", "v4"' \
+        'duplicate_level|attribute `levels`: duplicate level "v3"' \
+        'no_baseline|attribute `levels` must contain the baseline "v1"' \
+        'empty_levels|attribute `levels` must not be empty'; do
+        target="${spec%%|*}"
+        expect="${spec#*|}"
+        out="$(bz "$MAIN_WS" "$MAIN_OB" build "//bad_levels:$target" 2>&1 || true)"
+        if [[ "$out" == *"$expect"* && "$out" == *'"v1", "v2", "v3", "v4"'* ]]; then
+            pass "f: //bad_levels:$target fails: $expect"
+        else
+            fail "f: //bad_levels:$target: expected '$expect' in:"$'\n'"$(grep -E 'ERROR|Error' <<<"$out" | head -5)"
+        fi
+    done
+}
+
+main() {
+    local tests=("$@")
+    [[ ${#tests[@]} -gt 0 ]] || tests=(f a b c d e)
+    ensure_bazel
+    case " ${tests[*]} " in *" a "* | *" b "* | *" c "*) build_examples ;; esac
+    for t in "${tests[@]}"; do
+        log "== test $t"
+        "test_$t"
+    done
+    echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+    [[ "$FAILED" == 0 ]]
+}
+
+main "$@"
