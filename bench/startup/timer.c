@@ -11,8 +11,10 @@
  * environment without MULTIARCH_* and XDG_CACHE_HOME, plus their VAR=VALUEs;
  * their stdout goes to /dev/null. A command that does not exit 0 aborts.
  * The first WARMUP rounds are not recorded. Every sample goes to SAMPLES_FILE
- * ("name<TAB>round<TAB>nanoseconds"); stdout gets one line per command:
- * "name<TAB>median_ms<TAB>p25_ms<TAB>p75_ms<TAB>n".
+ * ("name<TAB>round<TAB>wall_ns<TAB>cpu_ns", cpu = the child's user + system
+ * time from wait4, less disturbed by other load than wall time); stdout gets
+ * one line per command:
+ * "name<TAB>median_ms<TAB>p25_ms<TAB>p75_ms<TAB>n<TAB>cpu_median_ms".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +36,7 @@ struct cmd {
   char **argv;
   char **envp;
   long long *ns;
+  long long *cpu;
   int n;
 };
 
@@ -47,8 +51,9 @@ static long long now_ns(void) {
   return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* Spawns argv with envp (stdout to devnull if >= 0), waits, dies unless exit 0. */
-static void run(const char *name, char **argv, char **envp, int devnull) {
+/* Spawns argv with envp (stdout to devnull if >= 0), waits, dies unless exit
+ * 0. Returns the child's user + system CPU time in ns. */
+static long long run(const char *name, char **argv, char **envp, int devnull) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   if (devnull >= 0) posix_spawn_file_actions_adddup2(&fa, devnull, 1);
@@ -60,13 +65,16 @@ static void run(const char *name, char **argv, char **envp, int devnull) {
     exit(2);
   }
   int status;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) die("waitpid failed");
+  struct rusage ru;
+  while (wait4(pid, &status, 0, &ru) < 0) {
+    if (errno != EINTR) die("wait4 failed");
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     fprintf(stderr, "timer: %s: %s ended with status 0x%x\n", name, argv[0], status);
     exit(2);
   }
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
 }
 
 static int cmp_ll(const void *a, const void *b) {
@@ -118,6 +126,7 @@ int main(int argc, char **argv) {
     int na = 0;
     for (; i < argc && argv[i][0] != '@'; i++) c->argv[na++] = argv[i];
     c->ns = calloc(runs, sizeof *c->ns);
+    c->cpu = calloc(runs, sizeof *c->cpu);
   }
 
   int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -127,14 +136,15 @@ int main(int argc, char **argv) {
       struct cmd *c = &cmds[(k + r) % ncmd];
       if (c->prep) {
         char *sh[] = {"/bin/sh", "-c", (char *)c->prep, NULL};
-        run(c->name, sh, environ, -1);
+        (void)run(c->name, sh, environ, -1);
       }
       long long t0 = now_ns();
-      run(c->name, c->argv, c->envp, devnull);
+      long long cpu = run(c->name, c->argv, c->envp, devnull);
       long long t1 = now_ns();
       if (r >= warmup) {
-        c->ns[c->n++] = t1 - t0;
-        fprintf(samples, "%s\t%d\t%lld\n", c->name, r - warmup, t1 - t0);
+        c->ns[c->n] = t1 - t0;
+        c->cpu[c->n++] = cpu;
+        fprintf(samples, "%s\t%d\t%lld\t%lld\n", c->name, r - warmup, t1 - t0, cpu);
       }
     }
   }
@@ -142,8 +152,10 @@ int main(int argc, char **argv) {
   for (int k = 0; k < ncmd; k++) {
     struct cmd *c = &cmds[k];
     qsort(c->ns, c->n, sizeof *c->ns, cmp_ll);
-    printf("%s\t%.3f\t%.3f\t%.3f\t%d\n", c->name, quantile_ms(c->ns, c->n, 0.5),
-           quantile_ms(c->ns, c->n, 0.25), quantile_ms(c->ns, c->n, 0.75), c->n);
+    qsort(c->cpu, c->n, sizeof *c->cpu, cmp_ll);
+    printf("%s\t%.3f\t%.3f\t%.3f\t%d\t%.3f\n", c->name, quantile_ms(c->ns, c->n, 0.5),
+           quantile_ms(c->ns, c->n, 0.25), quantile_ms(c->ns, c->n, 0.75), c->n,
+           quantile_ms(c->cpu, c->n, 0.5));
   }
   return 0;
 }
