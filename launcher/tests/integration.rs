@@ -731,6 +731,31 @@ fn read_only_cache_falls_back_to_memfd() {
     assert_eq!(files_named(&sb.dir, ".tmp."), Vec::<PathBuf>::new());
 }
 
+/// A cache on a `noexec` file system (a hardened /home) cannot start
+/// anything: auto mode must fall back to a memfd and still log one line,
+/// saying why; cache mode must fail with one line.
+#[test]
+fn noexec_cache_falls_back_to_memfd_with_one_log_line() {
+    let sb = Sandbox::new("cache-noexec");
+    let level = host_level();
+    let noexec = |vars: &[(&str, &str)]| {
+        let mut cmd = report_cmd(&sb, Bundle::Full, vars);
+        util::remount_in_child(&mut cmd, &sb.xdg, libc::MS_NOEXEC).then_some(cmd)
+    };
+    // Cold (the entry gets written), then warm (the entry exists).
+    for round in ["cold", "warm"] {
+        let Some(mut cmd) = noexec(&[]) else { return };
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{round}: {}: {}", describe(&out), stderr(&out));
+        assert_cache_fallback(&out, level, level, Bundle::Full, &["Permission denied"]);
+    }
+    let out = run(&mut noexec(&[("MULTIARCH_EXEC", "cache")]).expect("mount"));
+    assert_eq!(out.status.code(), Some(126), "{}", describe(&out));
+    let lines = launcher_lines(&out);
+    assert_eq!(lines.len(), 1, "want only the error line:\n{}", stderr(&out));
+    assert!(lines[0].starts_with("[multiarch] error: "), "{}", lines[0]);
+}
+
 #[test]
 fn failed_write_leaves_no_temporary_file() {
     let sb = Sandbox::new("cache-tmp");

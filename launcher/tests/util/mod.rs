@@ -442,6 +442,13 @@ pub fn extra_fd(cmd: &mut Command, target: i32) {
 /// read-only onto itself. Returns false (after printing why) when this
 /// process may not create mount namespaces.
 pub fn read_only_in_child(cmd: &mut Command, dir: &Path) -> bool {
+    remount_in_child(cmd, dir, libc::MS_RDONLY)
+}
+
+/// Runs the child in a private mount namespace where `dir` is bind-mounted
+/// onto itself with `flags` (`MS_RDONLY`, `MS_NOEXEC`). Returns false (after
+/// printing why) when this process may not create mount namespaces.
+pub fn remount_in_child(cmd: &mut Command, dir: &Path, flags: libc::c_ulong) -> bool {
     let probe = Command::new("unshare").args(["-m", "true"]).status();
     if !probe.is_ok_and(|s| s.success()) {
         eprintln!("SKIP: cannot create a mount namespace (unshare -m fails)");
@@ -461,7 +468,7 @@ pub fn read_only_in_child(cmd: &mut Command, dir: &Path) -> bool {
         })?;
         // SAFETY: as above.
         check(unsafe { libc::mount(dir.as_ptr(), dir.as_ptr(), null, libc::MS_BIND, null.cast()) })?;
-        let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY;
+        let flags = libc::MS_REMOUNT | libc::MS_BIND | flags;
         // SAFETY: as above.
         check(unsafe { libc::mount(null, dir.as_ptr(), null, flags, null.cast()) })
     };
