@@ -2,8 +2,8 @@
 # Builds the launcher's test and benchmark fixtures with Cargo:
 #   OUT/payload-<level>          the payload, built with -Ctarget-cpu=<level>
 #   OUT/<bundle>/<bundle>        launchers that embed them:
-#     full      v1 v2 v3 v4, statically linked
-#     dynamic   v1 v2 v3 v4, dynamically linked
+#     full      v1 v2 v3 v4, statically linked, compressed (lz)
+#     dynamic   v1 v2 v3 v4, dynamically linked, stored uncompressed
 #     v1v3      v1 and v3 only (a level the bundle does not embed falls back)
 # Usage: tests/build_fixtures.sh [OUT]   (default: target/fixtures)
 # The payload can be padded to a size (bench): PAYLOAD_PAD_MIB=N pads each
@@ -30,9 +30,9 @@ for level in x86-64 x86-64-v2 x86-64-v3 x86-64-v4; do
   mv "$out/payload-$level.tmp" "$out/payload-$level"
 done
 
-# bundle NAME RUSTFLAGS LEVEL...
+# bundle NAME RUSTFLAGS COMPRESSION LEVEL...
 bundle() {
-  local name=$1 rustflags=$2; shift 2
+  local name=$1 rustflags=$2 compression=$3; shift 3
   local dir=$out/$name
   mkdir -p "$dir/src"
   cat > "$dir/Cargo.toml" <<TOML
@@ -58,6 +58,7 @@ TOML
   for level in "$@"; do args+=(--variant "$level=$out/payload-$level"); done
   "$multiarch" pack --program "payload_$name" --label "tests/build_fixtures.sh:$name" \
     --target "$(rustc -vV | sed -n "s/^host: //p")" \
+    --compression "$compression" --blob-dir "$dir/src/blobs" \
     --out "$dir/src/main.rs.new" "${args[@]}"
   # Unchanged source, unchanged mtime: Cargo then skips the rebuild.
   if cmp -s "$dir/src/main.rs.new" "$dir/src/main.rs"; then
@@ -71,7 +72,7 @@ TOML
   mv "$dir/$name.tmp" "$dir/$name"
 }
 
-bundle full "-Ctarget-feature=+crt-static" x86-64 x86-64-v2 x86-64-v3 x86-64-v4
-bundle dynamic "" x86-64 x86-64-v2 x86-64-v3 x86-64-v4
-bundle v1v3 "-Ctarget-feature=+crt-static" x86-64 x86-64-v3
+bundle full "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v2 x86-64-v3 x86-64-v4
+bundle dynamic "" none x86-64 x86-64-v2 x86-64-v3 x86-64-v4
+bundle v1v3 "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3
 echo "fixtures in $out"

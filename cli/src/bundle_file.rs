@@ -2,8 +2,9 @@
 //! table and the sections that hold the builds.
 
 use crate::sha256;
+use multiarch_launcher::codec::{self, DecodeError};
 use multiarch_launcher::meta::{self, BlobMeta, Meta, MetaError};
-use multiarch_launcher::Compression;
+use multiarch_launcher::{Compression, Level};
 use object::{Object, ObjectSection};
 use std::fmt;
 use std::ops::Range;
@@ -129,6 +130,10 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, BundleError> {
 /// Why a blob does not decode to the build its table describes.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BlobError {
+    /// The stored stream is malformed.
+    Codec(DecodeError),
+    /// The x86-64 blob it is a delta against does not decode.
+    Base(usize),
     /// Decoded size differs from the table's.
     Size { expected: u64, actual: u64 },
     /// SHA-256 differs from the table's.
@@ -138,6 +143,8 @@ pub enum BlobError {
 impl fmt::Display for BlobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            BlobError::Codec(e) => write!(f, "{e}"),
+            BlobError::Base(i) => write!(f, "it is a delta against blob {i}, which does not decode"),
             BlobError::Size { expected, actual } => {
                 write!(f, "decodes to {actual} bytes, the table says {expected}")
             }
@@ -150,10 +157,24 @@ impl fmt::Display for BlobError {
 
 impl std::error::Error for BlobError {}
 
-/// Decodes a blob's stored bytes and checks size and hash.
-pub fn decode(blob: &BlobMeta, stored: &[u8]) -> Result<Vec<u8>, BlobError> {
+/// Decodes blob `i` of a parsed bundle (its base first, for a delta) and
+/// checks its size and hash.
+pub fn decode(parsed: &Parsed, bytes: &[u8], i: usize) -> Result<Vec<u8>, BlobError> {
+    let blob = &parsed.meta.blobs[i];
+    let stored = &bytes[parsed.ranges[i].clone()];
+    let size = usize::try_from(blob.size).map_err(|_| BlobError::Codec(DecodeError::WrongSize))?;
     let data = match blob.compression {
         Compression::Stored => stored.to_vec(),
+        Compression::Lz => codec::decode(stored, &[], size).map_err(BlobError::Codec)?,
+        Compression::LzDelta => {
+            // The table guarantees the x86-64 blob exists and is no delta.
+            let base = parsed.meta.blob_of(Level::V1).map_or(0, |(b, _)| b);
+            if base == i {
+                return Err(BlobError::Base(base));
+            }
+            let reference = decode(parsed, bytes, base).map_err(|_| BlobError::Base(base))?;
+            codec::decode(stored, &reference, size).map_err(BlobError::Codec)?
+        }
     };
     if data.len() as u64 != blob.size {
         return Err(BlobError::Size { expected: blob.size, actual: data.len() as u64 });

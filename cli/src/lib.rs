@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bundle_file;
+pub mod compress;
 pub mod pack;
 pub mod sha256;
 

@@ -72,12 +72,16 @@ Options:
 const PACK_USAGE: &str = "\
 multiarch pack: write the crate root of a bundle
 
-Usage: multiarch pack --program NAME --out FILE.rs --variant LEVEL=PATH... [--label LABEL] [--target TRIPLE]
+Usage: multiarch pack --program NAME --out FILE.rs --variant LEVEL=PATH...
+                      [--label LABEL] [--target TRIPLE] [--compression none|lz]
+                      [--blob-dir DIR]
 
 Reads one build per level, hashes it, stores identical builds once, and writes
 FILE.rs: a crate root (#![no_main]) that embeds each build with include_bytes!
 through a path relative to FILE.rs, for a binary crate that depends on the
-`multiarch_launcher` crate. FILE.rs is written whole or not at all.
+`multiarch_launcher` crate. With --compression lz (the default) the x86-64
+build is LZ-compressed and the others stored as LZ deltas against it, in
+DIR/blob<N>.lz files. Every file is written whole or not at all.
 
 Options:
   --program NAME        The program's name: its file name in the per-user cache
@@ -87,6 +91,8 @@ Options:
                         x86-64 build is required
   --label LABEL         Where the program was built from, for humans
   --target TRIPLE       The target triple, recorded in the table
+  --compression MODE    none: builds as they are; lz (default): compressed
+  --blob-dir DIR        Where compressed builds go (default: FILE.rs.blobs)
   -h, --help            Print this help
 ";
 
@@ -136,10 +142,11 @@ fn cmd_inspect(mut parser: lexopt::Parser) -> Result<()> {
             .map(|b| {
                 let levels: Vec<String> = b.levels.iter().map(|l| json_str(l.cpu_name())).collect();
                 format!(
-                    "{{\"levels\": [{}], \"size\": {}, \"stored_size\": {}, \"compression\": \"stored\", \"sha256\": \"{}\", \"section\": {}}}",
+                    "{{\"levels\": [{}], \"size\": {}, \"stored_size\": {}, \"compression\": \"{}\", \"sha256\": \"{}\", \"section\": {}}}",
                     levels.join(", "),
                     b.size,
                     b.stored_size,
+                    b.compression.name(),
                     sha256::hex(&b.sha256),
                     json_str(&b.section)
                 )
@@ -174,7 +181,7 @@ fn cmd_inspect(mut parser: lexopt::Parser) -> Result<()> {
                 levels.join(" "),
                 b.size,
                 b.stored_size,
-                "stored",
+                b.compression.name(),
                 sha256::hex(&b.sha256)
             ));
         }
@@ -205,7 +212,7 @@ fn cmd_extract(mut parser: lexopt::Parser) -> Result<()> {
         let embedded: Vec<&str> = embedded.iter().map(|l| l.short_name()).collect();
         anyhow::bail!("{}: no {level} build (embedded: {})", path.display(), embedded.join(" "));
     };
-    let data = bundle_file::decode(blob, &bytes[parsed.ranges[i].clone()])
+    let data = bundle_file::decode(&parsed, &bytes, i)
         .with_context(|| format!("{}: {}", path.display(), bundle_file::blob_name(i, blob)))?;
     match out {
         Some(out) => {
@@ -238,7 +245,7 @@ fn cmd_verify(mut parser: lexopt::Parser) -> Result<()> {
     let mut first_bad = None;
     for (i, blob) in parsed.meta.blobs.iter().enumerate() {
         let name = bundle_file::blob_name(i, blob);
-        match bundle_file::decode(blob, &bytes[parsed.ranges[i].clone()]) {
+        match bundle_file::decode(&parsed, &bytes, i) {
             Ok(_) => out.push_str(&format!("ok   {name} sha256 {}\n", sha256::hex(&blob.sha256))),
             Err(e) => {
                 out.push_str(&format!("BAD  {name}: {e}\n"));
@@ -256,11 +263,16 @@ fn cmd_verify(mut parser: lexopt::Parser) -> Result<()> {
 fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
     let (mut program, mut label, mut out, mut variants, mut target) =
         (None, String::new(), None, Vec::new(), String::new());
+    let (mut compression, mut blob_dir) = (pack::PackCompression::default(), None);
     while let Some(arg) = parser.next()? {
         match arg {
             Long("program") => program = Some(parser.value()?.string()?),
             Long("label") => label = parser.value()?.string()?,
             Long("target") => target = parser.value()?.string()?,
+            Long("compression") => {
+                compression = parser.value()?.string()?.parse().map_err(|e| usage(format!("{e:#}")))?
+            }
+            Long("blob-dir") => blob_dir = Some(PathBuf::from(parser.value()?)),
             Long("out") => out = Some(PathBuf::from(parser.value()?)),
             Long("variant") => variants.push(pack::parse_variant(&parser.value()?.string()?)?),
             Short('h') | Long("help") => return print(PACK_USAGE),
@@ -269,7 +281,7 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
     }
     let program = program.ok_or_else(|| usage("pack: --program NAME is required"))?;
     let out = out.ok_or_else(|| usage("pack: --out FILE.rs is required"))?;
-    pack::pack(&pack::PackArgs { program, label, out, variants, target })?;
+    pack::pack(&pack::PackArgs { program, label, out, variants, target, compression, blob_dir })?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! and a `Bundle` table that lists the levels most capable first. Builds that
 //! came out byte-identical are stored once.
 
-use crate::sha256;
+use crate::{compress, sha256};
 use anyhow::{bail, ensure, Context, Result};
 use multiarch_launcher::meta::{BlobMeta, Meta};
 use multiarch_launcher::{Compression, Level};
@@ -27,6 +27,10 @@ pub struct PackArgs {
     pub variants: Vec<(Level, PathBuf)>,
     /// The target triple the builds are for, recorded in the metadata.
     pub target: String,
+    /// How to store the builds.
+    pub compression: PackCompression,
+    /// Where compressed blobs are written (default: OUT + ".blobs").
+    pub blob_dir: Option<PathBuf>,
 }
 
 /// Checks a program name: it becomes a file name in the cache.
@@ -84,7 +88,47 @@ fn rust_str(s: &str) -> String {
     format!("{s:?}")
 }
 
-/// Writes the crate root; returns its text too.
+/// How `pack` stores the builds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PackCompression {
+    /// Each distinct build as it is.
+    None,
+    /// The x86-64 build LZ-compressed, the others as LZ deltas against it
+    /// (each kept stored where that is not smaller).
+    #[default]
+    Lz,
+}
+
+impl std::str::FromStr for PackCompression {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "none" => Ok(PackCompression::None),
+            "lz" => Ok(PackCompression::Lz),
+            _ => bail!("--compression {s:?} is not known (accepted: none, lz)"),
+        }
+    }
+}
+
+/// One distinct build on its way into the bundle.
+struct Packed {
+    hash: [u8; 32],
+    data: Vec<u8>,
+    levels: Vec<Level>,
+    /// Where `include_bytes!` finds the stored bytes, from the output's directory.
+    rel: PathBuf,
+    compression: Compression,
+    /// The encoded bytes, when compressed.
+    encoded: Option<Vec<u8>>,
+}
+
+impl Packed {
+    fn stored_size(&self) -> u64 {
+        self.encoded.as_ref().map_or(self.data.len(), Vec::len) as u64
+    }
+}
+
+/// Writes the crate root (and, compressed, the blob files); returns its text.
 pub fn pack(args: &PackArgs) -> Result<String> {
     check_program_name(&args.program)?;
     ensure!(!args.variants.is_empty(), "no --variant given: pack at least the x86-64 build");
@@ -105,7 +149,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
     // Most capable first; identical builds share one blob.
     let mut variants: Vec<&(Level, PathBuf)> = args.variants.iter().collect();
     variants.sort_by_key(|v| std::cmp::Reverse(v.0));
-    let mut blobs: Vec<([u8; 32], u64, PathBuf)> = Vec::new();
+    let mut blobs: Vec<Packed> = Vec::new();
     let mut table = Vec::new();
     let mut rustc = String::new();
     for (level, path) in variants {
@@ -120,15 +164,45 @@ pub fn pack(args: &PackArgs) -> Result<String> {
             rustc = rustc_of(&data);
         }
         let hash = sha256::digest(&data);
-        let index = match blobs.iter().position(|(h, _, _)| *h == hash) {
+        let index = match blobs.iter().position(|b| b.hash == hash) {
             Some(i) => i,
             None => {
                 let rel = relative(&out_dir, &lexical_absolute(&cwd, path));
-                blobs.push((hash, data.len() as u64, rel));
+                blobs.push(Packed {
+                    hash,
+                    data,
+                    levels: Vec::new(),
+                    rel,
+                    compression: Compression::Stored,
+                    encoded: None,
+                });
                 blobs.len() - 1
             }
         };
+        blobs[index].levels.insert(0, *level);
         table.push((*level, index));
+    }
+    let base = blobs.iter().position(|b| b.levels.contains(&Level::V1)).unwrap_or(0);
+
+    if args.compression == PackCompression::Lz {
+        compress_blobs(&mut blobs, base);
+        let blob_dir = args.blob_dir.clone().unwrap_or_else(|| {
+            let mut d = args.out.as_os_str().to_owned();
+            d.push(".blobs");
+            PathBuf::from(d)
+        });
+        fs::create_dir_all(&blob_dir).with_context(|| format!("cannot create {}", blob_dir.display()))?;
+        let blob_dir_abs = lexical_absolute(&cwd, &blob_dir);
+        for (i, b) in blobs.iter_mut().enumerate() {
+            if let Some(encoded) = &b.encoded {
+                let file = blob_dir.join(format!("blob{i}.lz"));
+                write_atomically(&file, encoded)?;
+                b.rel = relative(&out_dir, &blob_dir_abs.join(format!("blob{i}.lz")));
+            }
+        }
+    } else if let Some(dir) = &args.blob_dir {
+        // Declared by the build system either way; empty when nothing is compressed.
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
 
     let meta = Meta {
@@ -139,17 +213,12 @@ pub fn pack(args: &PackArgs) -> Result<String> {
         blobs: blobs
             .iter()
             .enumerate()
-            .map(|(i, (hash, size, _))| BlobMeta {
-                levels: {
-                    let mut levels: Vec<Level> =
-                        table.iter().filter(|(_, b)| *b == i).map(|(l, _)| *l).collect();
-                    levels.sort();
-                    levels
-                },
-                compression: Compression::Stored,
-                size: *size,
-                stored_size: *size,
-                sha256: *hash,
+            .map(|(i, b)| BlobMeta {
+                levels: b.levels.clone(),
+                compression: b.compression,
+                size: b.data.len() as u64,
+                stored_size: b.stored_size(),
+                sha256: b.hash,
                 section: blob_section(i),
             })
             .collect(),
@@ -160,17 +229,25 @@ pub fn pack(args: &PackArgs) -> Result<String> {
     let _ = writeln!(src, "// @generated by `multiarch pack`. Do not edit.");
     let _ = writeln!(src, "// The launcher of {} ({}).", args.program, args.label);
     let _ = writeln!(src, "#![no_main]\n");
-    for (i, (hash, size, rel)) in blobs.iter().enumerate() {
-        let rel = rel.to_str().with_context(|| format!("{} is not UTF-8", rel.display()))?;
-        let hash_bytes: Vec<String> = hash.iter().map(|b| format!("0x{b:02x}")).collect();
-        let _ = writeln!(src, "// sha256 {}", sha256::hex(hash));
+    for (i, b) in blobs.iter().enumerate() {
+        let rel = b.rel.to_str().with_context(|| format!("{} is not UTF-8", b.rel.display()))?;
+        let hash_bytes: Vec<String> = b.hash.iter().map(|x| format!("0x{x:02x}")).collect();
+        let base_ref =
+            if b.compression == Compression::LzDelta { format!("Some(&BLOB_{base})") } else { "None".into() };
+        let _ = writeln!(src, "// sha256 {}", sha256::hex(&b.hash));
         let _ = writeln!(src, "#[link_section = {}]", rust_str(&blob_section(i)));
-        let _ = writeln!(src, "static BLOB_{i}_DATA: [u8; {size}] = *include_bytes!({});", rust_str(rel));
+        let _ = writeln!(
+            src,
+            "static BLOB_{i}_DATA: [u8; {}] = *include_bytes!({});",
+            b.stored_size(),
+            rust_str(rel)
+        );
         let _ = writeln!(src, "static BLOB_{i}: ::multiarch_launcher::Blob = ::multiarch_launcher::Blob {{");
         let _ = writeln!(src, "    data: &BLOB_{i}_DATA,");
-        let _ = writeln!(src, "    size: {size},");
+        let _ = writeln!(src, "    size: {},", b.data.len());
         let _ = writeln!(src, "    sha256: [{}],", hash_bytes.join(", "));
-        let _ = writeln!(src, "    compression: ::multiarch_launcher::Compression::Stored,");
+        let _ = writeln!(src, "    compression: ::multiarch_launcher::Compression::{:?},", b.compression);
+        let _ = writeln!(src, "    base: {base_ref},");
         let _ = writeln!(src, "}};\n");
     }
     let _ = writeln!(src, "// The table `multiarch inspect` reads without running the bundle.");
@@ -193,6 +270,41 @@ pub fn pack(args: &PackArgs) -> Result<String> {
 
     write_atomically(&args.out, src.as_bytes())?;
     Ok(src)
+}
+
+/// Compresses every blob, two at a time: the base alone, the others against
+/// it. A blob stays stored where compression would not make it smaller.
+fn compress_blobs(blobs: &mut [Packed], base: usize) {
+    let base_data = blobs[base].data.clone();
+    let jobs: Vec<(usize, &[u8])> = blobs.iter().enumerate().map(|(i, b)| (i, b.data.as_slice())).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
+    let results: Vec<(usize, Vec<u8>)> = std::thread::scope(|s| {
+        let chunks: Vec<Vec<(usize, &[u8])>> =
+            (0..threads).map(|t| jobs.iter().skip(t).step_by(threads).copied().collect()).collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let base_data = &base_data;
+                s.spawn(move || {
+                    chunk
+                        .into_iter()
+                        .map(|(i, data)| {
+                            let reference: &[u8] = if i == base { &[] } else { base_data };
+                            (i, compress::encode(data, reference, compress::Effort::default()))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    for (i, encoded) in results {
+        let b = &mut blobs[i];
+        if encoded.len() < b.data.len() {
+            b.compression = if i == base { Compression::Lz } else { Compression::LzDelta };
+            b.encoded = Some(encoded);
+        }
+    }
 }
 
 /// The ELF section that holds blob `i`.
@@ -227,7 +339,11 @@ fn byte_string(bytes: &[u8]) -> String {
 }
 
 /// Writes `path` through a temporary file and a rename: never half-written.
+/// A file that already holds exactly `bytes` is left alone, mtime and all.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp.{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
@@ -303,6 +419,8 @@ mod tests {
             out: out.clone(),
             variants: vec![(Level::V1, v1), (Level::V3, v3), (Level::V2, v2)],
             target: "x86_64-unknown-linux-gnu".into(),
+            compression: PackCompression::None,
+            blob_dir: None,
         };
         let src = pack(&args).unwrap();
         assert_eq!(fs::read_to_string(&out).unwrap(), src);
@@ -343,6 +461,8 @@ mod tests {
                 out: out.clone(),
                 variants,
                 target: String::new(),
+                compression: PackCompression::Lz,
+                blob_dir: None,
             };
             let msg = format!("{:#}", pack(&args).unwrap_err());
             assert!(msg.contains(want), "{msg}");

@@ -1,13 +1,30 @@
 //! The table of builds a bundle embeds. `multiarch pack` generates a
 //! `static` of these types; the CLI reads the same types.
 
+use crate::codec::{self, DecodeError};
 use crate::level::Level;
+use std::borrow::Cow;
 
 /// How a blob's bytes are stored in the launcher.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
     /// The build's bytes, as they are.
     Stored,
+    /// A [`codec`] stream with no reference.
+    Lz,
+    /// A [`codec`] stream against the decoded x86-64 build (the blob's `base`).
+    LzDelta,
+}
+
+impl Compression {
+    /// The name `multiarch inspect` shows.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Compression::Stored => "stored",
+            Compression::Lz => "lz",
+            Compression::LzDelta => "lz-delta",
+        }
+    }
 }
 
 /// One distinct build. Levels whose builds came out byte-identical share one.
@@ -21,6 +38,8 @@ pub struct Blob {
     pub sha256: [u8; 32],
     /// How `data` is encoded.
     pub compression: Compression,
+    /// The blob a [`Compression::LzDelta`] stream refers to: the x86-64 build.
+    pub base: Option<&'static Blob>,
 }
 
 impl Blob {
@@ -35,11 +54,20 @@ impl Blob {
         out
     }
 
-    /// Writes the decoded build with `write_all`.
-    pub fn decode_into<E>(&self, mut write_all: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
-        match self.compression {
-            Compression::Stored => write_all(self.data),
-        }
+    /// The build's bytes: borrowed when stored, else decoded (the base first).
+    pub fn decode(&self) -> Result<Cow<'static, [u8]>, DecodeError> {
+        let size = usize::try_from(self.size).map_err(|_| DecodeError::WrongSize)?;
+        Ok(match self.compression {
+            Compression::Stored => Cow::Borrowed(self.data),
+            Compression::Lz => Cow::Owned(codec::decode(self.data, &[], size)?),
+            Compression::LzDelta => {
+                let base = self
+                    .base
+                    .filter(|b| b.compression != Compression::LzDelta)
+                    .ok_or(DecodeError::BadOffset)?;
+                Cow::Owned(codec::decode(self.data, &base.decode()?, size)?)
+            }
+        })
     }
 }
 

@@ -37,6 +37,8 @@ pub enum ExecError {
     Memfd(String),
     /// `execve` of the cached file failed.
     Exec { path: PathBuf, errno: Errno },
+    /// The embedded build does not decode: the bundle is damaged.
+    Damaged(crate::codec::DecodeError),
 }
 
 impl fmt::Display for ExecError {
@@ -47,6 +49,7 @@ impl fmt::Display for ExecError {
             ExecError::Exec { path, errno } => {
                 write!(f, "cannot execute {}: {}", path.display(), errno.desc())
             }
+            ExecError::Damaged(e) => write!(f, "the bundle is damaged: its {e}; rebuild it"),
         }
     }
 }
@@ -223,7 +226,8 @@ fn write_new_file(tmp: &Path, blob: &Blob) -> Result<(), ExecError> {
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
     let fd = fcntl::open(tmp, flags, Mode::S_IRWXU).map_err(|e| cache_err("cannot create", tmp, e))?;
     let mut file = fs::File::from(fd);
-    blob.decode_into(|bytes| file.write_all(bytes)).map_err(|e| cache_err("cannot write", tmp, io_errno(&e)))
+    let bytes = blob.decode().map_err(ExecError::Damaged)?;
+    file.write_all(&bytes).map_err(|e| cache_err("cannot write", tmp, io_errno(&e)))
 }
 
 /// `execve(path, argv, envp)`; returns only on failure.
@@ -260,7 +264,11 @@ pub fn exec_memfd(blob: &Blob, name: &CStr, args: Args) -> ExecError {
         // Sizing once up front spares the kernel growing the file per write.
         let _ = unistd::ftruncate(&file, len);
     }
-    if let Err(e) = blob.decode_into(|bytes| file.write_all(bytes)) {
+    let bytes = match blob.decode() {
+        Ok(bytes) => bytes,
+        Err(e) => return ExecError::Damaged(e),
+    };
+    if let Err(e) = file.write_all(&bytes) {
         return fail("writing the build", io_errno(&e));
     }
     let seals =

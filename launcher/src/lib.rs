@@ -12,6 +12,7 @@
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 pub mod bundle;
+pub mod codec;
 pub mod detect;
 pub mod env;
 pub mod exec_linux;
@@ -225,7 +226,8 @@ fn extract(blob: &Blob) -> Result<(), String> {
         nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn)
     };
     let mut out = std::io::stdout().lock();
-    let written = blob.decode_into(|bytes| out.write_all(bytes)).and_then(|()| out.flush());
+    let bytes = blob.decode().map_err(|e| format!("the bundle is damaged: its {e}; rebuild it"))?;
+    let written = out.write_all(&bytes).and_then(|()| out.flush());
     match written {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

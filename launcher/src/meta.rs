@@ -11,7 +11,7 @@
 //! count    u32      number of blobs
 //! per blob:
 //!   levels       u8   bit n set: level v(n+1) uses this blob
-//!   compression  u8   0 = stored
+//!   compression  u8   0 = stored, 1 = lz, 2 = lz against the x86-64 build
 //!   reserved     u16  0
 //!   size         u64  decoded size
 //!   stored_size  u64  size in the section
@@ -95,6 +95,8 @@ impl std::error::Error for MetaError {}
 fn compression_code(c: Compression) -> u8 {
     match c {
         Compression::Stored => 0,
+        Compression::Lz => 1,
+        Compression::LzDelta => 2,
     }
 }
 
@@ -150,6 +152,8 @@ impl Meta {
             let levels = Level::ALL.iter().copied().filter(|&l| mask & (1 << (l as u8)) != 0).collect();
             let compression = match r.take(1, "compression")?[0] {
                 0 => Compression::Stored,
+                1 => Compression::Lz,
+                2 => Compression::LzDelta,
                 _ => return Err(MetaError::Invalid("compression")),
             };
             if r.u16("reserved field")? != 0 {
@@ -167,6 +171,11 @@ impl Meta {
         }
         if seen & 1 == 0 {
             return Err(MetaError::Invalid("set of levels (no x86-64 build)"));
+        }
+        let base_is_delta =
+            blobs.iter().any(|b| b.levels.contains(&Level::V1) && b.compression == Compression::LzDelta);
+        if base_is_delta {
+            return Err(MetaError::Invalid("compression (the x86-64 build cannot be a delta)"));
         }
         if !r.0.is_empty() {
             return Err(MetaError::Invalid("length (bytes after the last blob)"));

@@ -1,0 +1,261 @@
+//! The encoder of `multiarch_launcher::codec`: LZ77 over the reference
+//! build followed by the target, with hash chains, one step of lazy matching,
+//! and a "repeat" candidate that resumes the last reference copy after a
+//! few differing bytes (a changed call offset, a different register), which
+//! is how builds of one program for different levels mostly differ.
+
+/// Shortest match worth a sequence.
+const MIN_MATCH: usize = 6;
+/// Shortest resumed reference copy: its code is one byte.
+const MIN_REPEAT: usize = 4;
+const HASH_BITS: u32 = 22;
+const NONE: u32 = u32::MAX;
+
+/// How hard to search: more candidates find longer matches, slower.
+#[derive(Clone, Copy, Debug)]
+pub struct Effort {
+    /// Candidates visited per position.
+    pub chain: usize,
+}
+
+impl Default for Effort {
+    fn default() -> Self {
+        Effort { chain: 16 }
+    }
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+fn hash(buf: &[u8], i: usize) -> usize {
+    let mut b = [0u8; 8];
+    b[..MIN_MATCH].copy_from_slice(&buf[i..i + MIN_MATCH]);
+    (u64::from_le_bytes(b).wrapping_mul(0x9E37_79B1_85EB_CA87) >> (64 - HASH_BITS)) as usize
+}
+
+/// Length of the common prefix of `a` and `b`.
+#[inline]
+fn common(a: &[u8], b: &[u8]) -> usize {
+    let max = a.len().min(b.len());
+    let mut n = 0;
+    while n + 8 <= max {
+        let x = u64::from_le_bytes(a[n..n + 8].try_into().unwrap_or([0; 8]))
+            ^ u64::from_le_bytes(b[n..n + 8].try_into().unwrap_or([0; 8]));
+        if x != 0 {
+            return n + (x.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    while n < max && a[n] == b[n] {
+        n += 1;
+    }
+    n
+}
+
+#[derive(Clone, Copy)]
+struct Match {
+    len: usize,
+    /// Position in the concatenated buffer.
+    pos: usize,
+    /// Bytes saved: length minus the cost of its code.
+    gain: isize,
+}
+
+struct Encoder<'a> {
+    buf: Vec<u8>,
+    r: usize,
+    head: Vec<u32>,
+    prev: Vec<u32>,
+    effort: Effort,
+    _target: &'a [u8],
+}
+
+impl Encoder<'_> {
+    fn insert(&mut self, i: usize) {
+        if i + MIN_MATCH <= self.buf.len() {
+            let h = hash(&self.buf, i);
+            self.prev[i] = self.head[h];
+            self.head[h] = i as u32;
+        }
+    }
+
+    fn code_cost(&self, i: usize, pos: usize, last_ref: usize) -> usize {
+        if pos < self.r {
+            varint_len(zigzag(pos as i64 - last_ref as i64) << 1 | 1)
+        } else {
+            varint_len(((i - pos - 1) as u64) << 1)
+        }
+    }
+
+    /// The best match at `i`, given where the last reference copy ended.
+    fn best(&self, i: usize, last_ref: usize, repeat: Option<usize>) -> Option<Match> {
+        let n = self.buf.len();
+        let mut best: Option<Match> = None;
+        let mut consider = |len: usize, pos: usize, min: usize, this: &Self| {
+            if len < min {
+                return;
+            }
+            let gain = len as isize - this.code_cost(i, pos, last_ref) as isize - 1;
+            if best.is_none_or(|b| gain > b.gain) {
+                best = Some(Match { len, pos, gain });
+            }
+        };
+        if let Some(p) = repeat.filter(|&p| p < self.r) {
+            let len = common(&self.buf[i..n], &self.buf[p..self.r]);
+            consider(len, p, MIN_REPEAT, self);
+        }
+        if i + MIN_MATCH > n {
+            return best;
+        }
+        let mut cand = self.head[hash(&self.buf, i)];
+        let mut steps = 0;
+        while cand != NONE && steps < self.effort.chain {
+            let p = cand as usize;
+            let limit = if p < self.r { self.r } else { n };
+            let len = common(&self.buf[i..n], &self.buf[p..limit]);
+            consider(len, p, MIN_MATCH, self);
+            cand = self.prev[p];
+            steps += 1;
+        }
+        best
+    }
+}
+
+/// Encodes `target` against `reference` (empty for a self-contained stream).
+pub fn encode(target: &[u8], reference: &[u8], effort: Effort) -> Vec<u8> {
+    let r = reference.len();
+    let mut buf = Vec::with_capacity(r + target.len());
+    buf.extend_from_slice(reference);
+    buf.extend_from_slice(target);
+    let n = buf.len();
+    let mut enc =
+        Encoder { head: vec![NONE; 1 << HASH_BITS], prev: vec![NONE; n], buf, r, effort, _target: target };
+    for i in 0..r.saturating_sub(MIN_MATCH - 1) {
+        enc.insert(i);
+    }
+
+    let mut out = Vec::with_capacity(target.len() / 2);
+    let mut last_ref = 0usize; // where the last reference copy ended, in the reference
+    let mut last_ref_t = r; // and the target position it ended at
+    let mut lit_start = r;
+    let mut i = r;
+    while i < n {
+        let repeat =
+            |at: usize| Some(last_ref + (at - last_ref_t)).filter(|_| last_ref_t > r || last_ref > 0);
+        let Some(m) = enc.best(i, last_ref, repeat(i)) else {
+            enc.insert(i);
+            i += 1;
+            continue;
+        };
+        // Lazy: a better match one byte later wins over this one.
+        if m.len < 64 && i + 1 < n {
+            if let Some(next) = enc.best(i + 1, last_ref, repeat(i + 1)) {
+                if next.gain > m.gain + 1 {
+                    enc.insert(i);
+                    i += 1;
+                    continue;
+                }
+            }
+        }
+        varint(&mut out, (i - lit_start) as u64);
+        out.extend_from_slice(&enc.buf[lit_start..i]);
+        varint(&mut out, m.len as u64);
+        if m.pos < r {
+            varint(&mut out, zigzag(m.pos as i64 - last_ref as i64) << 1 | 1);
+            last_ref = m.pos + m.len;
+            last_ref_t = i + m.len;
+        } else {
+            varint(&mut out, ((i - m.pos - 1) as u64) << 1);
+        }
+        for k in i..i + m.len {
+            enc.insert(k);
+        }
+        i += m.len;
+        lit_start = i;
+    }
+    varint(&mut out, (n - lit_start) as u64);
+    out.extend_from_slice(&enc.buf[lit_start..n]);
+    varint(&mut out, 0);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use multiarch_launcher::codec::decode;
+
+    fn round_trip(target: &[u8], reference: &[u8]) -> usize {
+        let enc = encode(target, reference, Effort::default());
+        assert_eq!(decode(&enc, reference, target.len()).unwrap(), target);
+        enc.len()
+    }
+
+    fn noise(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn round_trips() {
+        round_trip(b"", b"");
+        round_trip(b"a", b"");
+        round_trip(b"abcabcabcabcabcabcabc", b"");
+        round_trip(&[0u8; 10_000], b"");
+        round_trip(b"hello world", b"hello world");
+        round_trip(&noise(1, 5000), &noise(2, 5000));
+        // Lengths around the minimum match and the tail.
+        for n in 0..40 {
+            let t: Vec<u8> = (0..n).map(|i| (i % 7) as u8).collect();
+            round_trip(&t, &t[..n / 2]);
+        }
+    }
+
+    #[test]
+    fn repeated_data_shrinks() {
+        assert!(round_trip(&[7u8; 100_000], b"") < 100);
+        let r = noise(3, 200_000);
+        // Identical to the reference: a handful of bytes.
+        assert!(round_trip(&r, &r) < 32);
+    }
+
+    /// Like two builds: same bytes with a changed 4-byte field every 64 bytes.
+    #[test]
+    fn sparse_edits_against_the_reference_stay_small() {
+        let r = noise(4, 400_000);
+        let mut t = r.clone();
+        for k in (10..t.len()).step_by(64) {
+            t[k..k + 4].copy_from_slice(&(k as u32).to_le_bytes());
+        }
+        let size = round_trip(&t, &r);
+        // Per 64 bytes: 4 literals + about 4 bytes of codes.
+        assert!(size < t.len() / 6, "{size}");
+    }
+
+    #[test]
+    fn noise_does_not_grow_much() {
+        let t = noise(5, 100_000);
+        let size = round_trip(&t, &noise(6, 1000));
+        assert!(size <= t.len() + 16, "{size}");
+    }
+}

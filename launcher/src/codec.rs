@@ -1,0 +1,221 @@
+//! The decoder of the bundle's compressed builds: an LZ77 stream whose
+//! matches copy either from the output so far or from a reference build.
+//!
+//! With the x86-64 build as the reference, the other levels' builds (which
+//! share most of their data and much of their code with it) shrink to a
+//! fraction of their size, and decoding stays a sequence of `memcpy`s: no
+//! entropy stage, so a cold start costs about what copying the build costs.
+//!
+//! A stream is a series of sequences, each:
+//!
+//! ```text
+//! literal length   varint
+//! literals         that many bytes
+//! match length     varint; 0 ends the stream
+//! match code       varint: (offset << 1) | source
+//!   source 0: copy from the output, `offset + 1` bytes back (may overlap)
+//!   source 1: copy from the reference at `last + unzigzag(offset)`, where
+//!             `last` is where the previous reference copy ended (0 at first)
+//! ```
+//!
+//! Varints are LEB128, at most 10 bytes. The encoder lives in the CLI.
+
+use core::fmt;
+
+/// Why a stream does not decode. Every malformed input ends in one of these:
+/// the decoder never panics and never writes past the declared size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The stream ends inside a sequence.
+    Truncated,
+    /// A varint is longer than 10 bytes or overflows.
+    BadVarint,
+    /// A copy reaches before the start of the output or outside the reference.
+    BadOffset,
+    /// The output would exceed, or ends short of, the declared size.
+    WrongSize,
+    /// Bytes follow the end of the stream.
+    TrailingData,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DecodeError::Truncated => "compressed stream is truncated",
+            DecodeError::BadVarint => "compressed stream has a malformed length",
+            DecodeError::BadOffset => "compressed stream copies from outside its data",
+            DecodeError::WrongSize => "compressed stream does not decode to the recorded size",
+            DecodeError::TrailingData => "compressed stream has bytes after its end",
+        })
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+struct Input<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Input<'a> {
+    #[inline]
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        // Most lengths and codes fit one byte.
+        if let Some(&b) = self.bytes.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        let mut value = 0u64;
+        for shift in (0..70).step_by(7) {
+            let byte = *self.bytes.get(self.pos).ok_or(DecodeError::Truncated)?;
+            self.pos += 1;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(DecodeError::BadVarint);
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::BadVarint)
+    }
+
+    #[inline]
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
+        let slice = self.bytes.get(self.pos..end).ok_or(DecodeError::Truncated)?;
+        self.pos = end;
+        Ok(slice)
+    }
+}
+
+/// Undoes the zigzag mapping of signed to unsigned offsets.
+#[inline]
+pub fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Decodes `stream` against `reference` into a new buffer of exactly `size` bytes.
+pub fn decode(stream: &[u8], reference: &[u8], size: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out: Vec<u8> = Vec::new();
+    out.try_reserve_exact(size).map_err(|_| DecodeError::WrongSize)?;
+    out.resize(size, 0);
+    let mut input = Input { bytes: stream, pos: 0 };
+    let mut at = 0usize; // bytes of `out` written so far
+    let mut last_ref = 0usize;
+    loop {
+        let lit = input.varint()?;
+        if lit > (size - at) as u64 {
+            return Err(DecodeError::WrongSize);
+        }
+        let lit = lit as usize;
+        out[at..at + lit].copy_from_slice(input.take(lit)?);
+        at += lit;
+        let len = input.varint()?;
+        if len == 0 {
+            break;
+        }
+        if len > (size - at) as u64 {
+            return Err(DecodeError::WrongSize);
+        }
+        let len = len as usize;
+        let code = input.varint()?;
+        let offset = code >> 1;
+        if code & 1 == 0 {
+            if offset >= at as u64 {
+                return Err(DecodeError::BadOffset);
+            }
+            let distance = offset as usize + 1;
+            let start = at - distance;
+            if distance >= len {
+                out.copy_within(start..start + len, at);
+            } else {
+                // Overlapping: the copy repeats the last `distance` bytes.
+                // Each pass copies everything written so far of the match,
+                // so the chunk doubles: O(log) calls instead of per byte.
+                let mut done = 0;
+                while done < len {
+                    let chunk = (distance + done).min(len - done);
+                    out.copy_within(start..start + chunk, at + done);
+                    done += chunk;
+                }
+            }
+        } else {
+            let pos = (last_ref as i64).checked_add(unzigzag(offset)).ok_or(DecodeError::BadOffset)?;
+            let pos = usize::try_from(pos).map_err(|_| DecodeError::BadOffset)?;
+            let src =
+                pos.checked_add(len).and_then(|end| reference.get(pos..end)).ok_or(DecodeError::BadOffset)?;
+            out[at..at + len].copy_from_slice(src);
+            last_ref = pos + len;
+        }
+        at += len;
+    }
+    if at != size {
+        return Err(DecodeError::WrongSize);
+    }
+    if input.pos != stream.len() {
+        return Err(DecodeError::TrailingData);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    #[test]
+    fn literals_self_and_reference_copies() {
+        let reference = b"0123456789";
+        let mut s = Vec::new();
+        varint(&mut s, 3);
+        s.extend_from_slice(b"abc");
+        varint(&mut s, 7); // overlapping self copy of "abc"
+        varint(&mut s, 2 << 1); // distance 3
+        varint(&mut s, 0);
+        varint(&mut s, 4); // reference copy at 0 + 2
+        varint(&mut s, (2 << 1) << 1 | 1); // zigzag(2) = 4, source 1
+        varint(&mut s, 0);
+        varint(&mut s, 2); // continues where the last one ended: zigzag(0)
+        varint(&mut s, 1);
+        varint(&mut s, 0);
+        varint(&mut s, 0);
+        assert_eq!(decode(&s, reference, 16).unwrap(), b"abcabcabca234567");
+    }
+
+    #[test]
+    fn malformed_streams_are_errors() {
+        let r = b"0123";
+        assert_eq!(decode(&[], r, 0), Err(DecodeError::Truncated));
+        assert_eq!(decode(&[0, 0], r, 0), Ok(vec![]));
+        assert_eq!(decode(&[0, 0, 0], r, 0), Err(DecodeError::TrailingData));
+        assert_eq!(decode(&[5, b'a'], r, 5), Err(DecodeError::Truncated));
+        assert_eq!(decode(&[1, b'a', 0], r, 2), Err(DecodeError::WrongSize));
+        assert_eq!(decode(&[1, b'a', 0], r, 0), Err(DecodeError::WrongSize));
+        // Self copy before the start.
+        assert_eq!(decode(&[1, b'a', 2, 2, 0, 0], r, 3), Err(DecodeError::BadOffset));
+        // Reference copy past its end, and before its start.
+        assert_eq!(decode(&[0, 3, 4 << 1 | 1, 0, 0], r, 3), Err(DecodeError::BadOffset));
+        assert_eq!(decode(&[0, 1, 1 << 1 | 1, 0, 0], r, 1), Err(DecodeError::BadOffset));
+        assert_eq!(decode(&[0xff; 11], r, 1), Err(DecodeError::BadVarint));
+        // A huge declared size fails cleanly.
+        assert!(decode(&[0, 0], r, usize::MAX).is_err());
+    }
+
+    #[test]
+    fn zigzag() {
+        for (u, i) in [(0, 0), (1, -1), (2, 1), (3, -2), (4, 2)] {
+            assert_eq!(unzigzag(u), i);
+        }
+    }
+}
