@@ -547,6 +547,36 @@ fn cache_root_comes_from_xdg_cache_home_else_home() {
     }
 }
 
+/// The cache's modes are the launcher's, not the umask's: under a umask
+/// that strips the owner's execute bit the entry must still be startable, and
+/// reused on the next run rather than rewritten.
+#[test]
+fn cache_works_under_any_umask() {
+    let level = host_level();
+    for mask in [0o000, 0o077, 0o177] {
+        let sb = Sandbox::new("umask");
+        let with_umask = |vars: &[(&str, &str)]| {
+            let mut cmd = report_cmd(&sb, Bundle::Full, vars);
+            util::umask_in_child(&mut cmd, mask);
+            run(&mut cmd)
+        };
+        let out = with_umask(&[]);
+        assert_eq!(
+            log_line(&out),
+            log_exact(level, level, Bundle::Full, "via cache, written now"),
+            "umask {mask:03o}"
+        );
+        let entry = sb.entry(Bundle::Full, level);
+        assert_eq!(Report::parse(&out).exe, entry, "umask {mask:03o}");
+        let root = fs::metadata(sb.cache_root()).expect("root");
+        assert_eq!(root.mode() & 0o7777, 0o700, "umask {mask:03o}: root mode {:o}", root.mode());
+        let ino = fs::metadata(&entry).expect("entry").ino();
+        let out = with_umask(&[]);
+        assert_eq!(log_line(&out), log_exact(level, level, Bundle::Full, "via cache"), "umask {mask:03o}");
+        assert_eq!(fs::metadata(&entry).expect("entry").ino(), ino, "umask {mask:03o}: entry rewritten");
+    }
+}
+
 #[test]
 fn cache_entry_is_reused_untouched() {
     let sb = Sandbox::new("cache-reuse");

@@ -438,6 +438,17 @@ pub fn extra_fd(cmd: &mut Command, target: i32) {
     unsafe { cmd.pre_exec(hook) };
 }
 
+/// Sets the child's umask.
+pub fn umask_in_child(cmd: &mut Command, mask: libc::mode_t) {
+    let hook = move || {
+        // SAFETY: umask(2) only changes this (child) process's mask; it cannot fail.
+        unsafe { libc::umask(mask) };
+        Ok(())
+    };
+    // SAFETY: the hook only calls umask(2).
+    unsafe { cmd.pre_exec(hook) };
+}
+
 /// Runs the child in a private mount namespace where `dir` is bind-mounted
 /// read-only onto itself. Returns false (after printing why) when this
 /// process may not create mount namespaces.
