@@ -193,6 +193,15 @@ fn proc_self_exe_is_the_cache_entry_or_the_memfd() {
             .arg("report")
             .env("MULTIARCH_EXEC", "memfd")));
         assert_eq!(report.exe_str(), format!("/memfd:my tool [{picked}] (deleted)"), "{bundle:?}");
+        // A long argv[0] is cut to the kernel's limit of a memfd name; the
+        // level stays.
+        let long = "a".repeat(400);
+        let report =
+            Report::parse(&run(sb.bundle(bundle).arg0(&long).arg("report").env("MULTIARCH_EXEC", "memfd")));
+        let exe = report.exe_str();
+        let name = exe.strip_prefix("/memfd:").and_then(|e| e.strip_suffix(" (deleted)")).expect("memfd");
+        let head = name.strip_suffix(&format!(" [{picked}]")).expect("level suffix");
+        assert!(!head.is_empty() && long.starts_with(head), "{exe}");
         // Without a custom argv[0], std passes the path it ran.
         let path = fixtures().bundle(bundle);
         let report = Report::parse(&run(sb.bundle(bundle).arg("report").env("MULTIARCH_EXEC", "memfd")));
@@ -445,6 +454,14 @@ fn forced_level_above_the_cpu_is_refused() {
     for level in Level::ALL.into_iter().filter(|&l| l > model) {
         assert_refused(&run(&mut qemu_cmd(&[("MULTIARCH_LEVEL", level.short_name())])), level, model);
     }
+    // Extraction runs nothing, so it may take any level.
+    for level in Level::ALL.into_iter().filter(|&l| l > model) {
+        let mut cmd = qemu_cmd(&[("MULTIARCH_LEVEL", level.short_name()), ("MULTIARCH_DEBUG", "extract")]);
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(0), "extract {level} on {model}: {}", describe(&out));
+        let want = fs::read(fixtures().payload(level)).expect("payload");
+        assert!(out.stdout == want, "extract {level} on {model}: not payload-{level}");
+    }
     // MULTIARCH_FORCE=1 starts it anyway. qemu-user hands the launcher's
     // execve to the host kernel, so the build runs natively: only possible
     // where the host has the level.
@@ -555,26 +572,49 @@ fn cache_works_under_any_umask() {
     let level = host_level();
     for mask in [0o000, 0o077, 0o177] {
         let sb = Sandbox::new("umask");
-        let with_umask = |vars: &[(&str, &str)]| {
-            let mut cmd = report_cmd(&sb, Bundle::Full, vars);
+        let with_umask = || {
+            let mut cmd = report_cmd(&sb, Bundle::Full, &[]);
             util::umask_in_child(&mut cmd, mask);
             run(&mut cmd)
         };
-        let out = with_umask(&[]);
-        assert_eq!(
-            log_line(&out),
-            log_exact(level, level, Bundle::Full, "via cache, written now"),
-            "umask {mask:03o}"
-        );
+        let out = with_umask();
+        let want = log_exact(level, level, Bundle::Full, "via cache, written now");
+        assert_eq!(launcher_lines(&out), [want], "umask {mask:03o}");
         let entry = sb.entry(Bundle::Full, level);
         assert_eq!(Report::parse(&out).exe, entry, "umask {mask:03o}");
         let root = fs::metadata(sb.cache_root()).expect("root");
         assert_eq!(root.mode() & 0o7777, 0o700, "umask {mask:03o}: root mode {:o}", root.mode());
         let ino = fs::metadata(&entry).expect("entry").ino();
-        let out = with_umask(&[]);
-        assert_eq!(log_line(&out), log_exact(level, level, Bundle::Full, "via cache"), "umask {mask:03o}");
+        let out = with_umask();
+        let want = log_exact(level, level, Bundle::Full, "via cache");
+        assert_eq!(launcher_lines(&out), [want], "umask {mask:03o}");
         assert_eq!(fs::metadata(&entry).expect("entry").ino(), ino, "umask {mask:03o}: entry rewritten");
     }
+}
+
+#[test]
+fn concurrent_cold_starts_all_succeed() {
+    let sb = Sandbox::new("concurrent");
+    let level = host_level();
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let mut cmd = sb.bundle(if i % 4 == 3 { Bundle::Dynamic } else { Bundle::Full });
+            cmd.arg("report").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")
+        })
+        .collect();
+    for child in children {
+        let report = Report::parse(&child.wait_with_output().expect("wait"));
+        assert_eq!(report.level, level.cpu_name());
+        assert!(report.exe.starts_with(sb.cache_root()), "{:?} is not in the cache", report.exe);
+    }
+    let key = cache_key(&fixtures().payload(level));
+    let mut entries: Vec<String> = files_named(&sb.cache_root(), "payload_")
+        .iter()
+        .map(|p| p.strip_prefix(sb.cache_root()).expect("under root").to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, [format!("{key}/payload_dynamic"), format!("{key}/payload_full")]);
+    assert_eq!(files_named(&sb.dir, ".tmp."), Vec::<PathBuf>::new());
 }
 
 #[test]
