@@ -32,8 +32,12 @@ cleanup() {
     if [[ -n "$NGINX_PID_FILE" && -s "$NGINX_PID_FILE" ]]; then
         kill "$(cat "$NGINX_PID_FILE")" 2>/dev/null || true
     fi
-    chmod -R u+w "$WORK" 2>/dev/null || true
-    rm -rf "$WORK"
+    if [[ -n "${RRM_KEEP_WORK:-}" ]]; then
+        log "kept $WORK"
+    else
+        chmod -R u+w "$WORK" 2>/dev/null || true
+        rm -rf "$WORK"
+    fi
 }
 trap cleanup EXIT
 
@@ -155,7 +159,8 @@ test_b() {
         fi
         if [[ -n "${QEMU_BELOW[$level]:-}" ]]; then
             rc=0
-            qemu-x86_64 -cpu "${QEMU_BELOW[$level]}" "$file" --quick >/dev/null 2>&1 || rc=$?
+            # (braces: keep bash's "Illegal instruction" notice out of the log)
+            { qemu-x86_64 -cpu "${QEMU_BELOW[$level]}" "$file" --quick >/dev/null 2>&1; } 2>/dev/null || rc=$?
             if [[ "$rc" == 132 ]]; then
                 pass "b: $level build dies with SIGILL under qemu -cpu ${QEMU_BELOW[$level]}"
             else
@@ -285,6 +290,7 @@ EOF
         pass "e: clean build from another checkout ran no compile/link locally ($summary)"
     else
         fail "e: second build ran actions locally: $summary"
+        grep -E '^(WARNING|ERROR)' "$WORK/e2.log" | grep -v 'Download from' | head -5 >&2 || true
     fi
 }
 

@@ -69,7 +69,7 @@ multiarch_binary = rule(
     executable = True,
 )
 
-def rust_multiarch_binary(name, levels = LEVELS, **kwargs):
+def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", **kwargs):
     """A Rust executable that carries one build per x86-64 level and runs the best one.
 
     Takes every attribute of rules_rust's `rust_binary` plus `levels`. Builds
@@ -100,6 +100,9 @@ def rust_multiarch_binary(name, levels = LEVELS, **kwargs):
         reports and caches under.
       levels: list[str], the levels to build, any subset of "v1", "v2", "v3",
         "v4" that contains "v1" (the baseline every x86-64 CPU runs).
+      compression: str, how the bundle stores the builds: "lz" (the x86-64
+        build LZ-compressed, the others as LZ deltas against it; smallest) or
+        "none" (as built; no decompression at start).
       **kwargs: attributes of `rust_binary` for the program (`srcs`, `deps`,
         `crate_root`, `rustc_flags`, `data`, ...); `tags`, `visibility` and
         `testonly` apply to the bundle target.
@@ -124,6 +127,7 @@ def rust_multiarch_binary(name, levels = LEVELS, **kwargs):
         name = name + ".pack",
         binary = ":{}.variant".format(name),
         bundle_label = "//{}:{}".format(native.package_name(), name),
+        compression = compression,
         levels = levels,
         program = name,
         **internal

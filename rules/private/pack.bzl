@@ -14,19 +14,23 @@ load(":providers.bzl", "MultiarchInfo")
 load(":transitions.bzl", "levels_split_transition")
 
 # Output group of everything the launcher's rustc reads besides the crate
-# root: the variant files now, and the compressed blobs once `multiarch pack`
-# writes them (declare them in _pack_outputs).
+# root: the variant files and the directory of compressed blobs.
 COMPILE_DATA_OUTPUT_GROUP = "multiarch_compile_data"
+
+# Values of the `compression` attribute (`multiarch pack --compression`).
+COMPRESSIONS = ["lz", "none"]
 
 def _pack_outputs(ctx):
     """Declares what `multiarch pack` writes.
 
     Returns:
-      (File, list[File]): the crate root and any further files the pack step
-      writes next to it (none yet).
+      (File, File): the crate root, and the directory of compressed blobs
+      (a tree artifact: how many blobs pack writes depends on the builds,
+      identical ones are stored once; empty without compression).
     """
     crate_root = ctx.actions.declare_file("{}/main.rs".format(ctx.label.name))
-    return crate_root, []
+    blob_dir = ctx.actions.declare_directory("{}/blobs".format(ctx.label.name))
+    return crate_root, blob_dir
 
 def _multiarch_pack_impl(ctx):
     error = levels_error(ctx.attr.levels)
@@ -40,8 +44,16 @@ def _multiarch_pack_impl(ctx):
     args.add("pack")
     args.add("--program", ctx.attr.program)
     args.add("--label", ctx.attr.bundle_label)
-    crate_root, extra_outputs = _pack_outputs(ctx)
+    if ctx.attr.compression not in COMPRESSIONS:
+        fail("attribute `compression`: unknown value \"{}\"; allowed values are {}".format(
+            ctx.attr.compression,
+            ", ".join(["\"{}\"".format(c) for c in COMPRESSIONS]),
+        ))
+    args.add("--compression", ctx.attr.compression)
+    args.add("--target", "x86_64-unknown-linux-gnu")
+    crate_root, blob_dir = _pack_outputs(ctx)
     args.add("--out", crate_root)
+    args.add("--blob-dir", blob_dir.path)
     for level in levels:
         cpu = TARGET_CPUS[level]
         executable = ctx.split_attr.binary[cpu][DefaultInfo].files_to_run.executable
@@ -60,14 +72,14 @@ def _multiarch_pack_impl(ctx):
         executable = ctx.executable._multiarch,
         arguments = [args],
         inputs = variant_links,
-        outputs = [crate_root] + extra_outputs,
+        outputs = [crate_root, blob_dir],
         mnemonic = "MultiarchPack",
         progress_message = "Packing {} builds of {}".format(len(levels), ctx.attr.bundle_label),
     )
 
     return [
         DefaultInfo(files = depset([crate_root])),
-        OutputGroupInfo(**{COMPILE_DATA_OUTPUT_GROUP: depset(variant_links + extra_outputs)}),
+        OutputGroupInfo(**{COMPILE_DATA_OUTPUT_GROUP: depset(variant_links + [blob_dir])}),
         MultiarchInfo(
             bundle = None,
             generated_source = crate_root,
@@ -89,6 +101,10 @@ multiarch_pack = rule(
         "bundle_label": attr.string(
             doc = "Label of the rust_multiarch_binary, recorded in the bundle for humans.",
             mandatory = True,
+        ),
+        "compression": attr.string(
+            doc = "How builds are stored: \"lz\" (x86-64 compressed, the others as deltas) or \"none\".",
+            default = "lz",
         ),
         "levels": attr.string_list(
             doc = "Short level names (see rust_multiarch_binary).",
