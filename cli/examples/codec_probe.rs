@@ -37,9 +37,6 @@ fn main() {
             dec = decode(&enc, reference, data.len()).expect("decodes");
             dec_ms = dec_ms.min(t.elapsed().as_secs_f64() * 1e3);
         }
-        if std::env::var_os("DUMP").is_some() {
-            std::fs::write(format!("{path}.enc"), &enc).unwrap();
-        }
         assert_eq!(dec, data, "{path} round trip");
         total_in += data.len();
         total_out += enc.len();

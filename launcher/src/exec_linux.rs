@@ -171,19 +171,13 @@ impl Cache {
                 .create(parent)
                 .map_err(|e| cache_err("cannot create", parent, io_errno(&e)))?;
         }
-        match unistd::mkdir(&self.root, Mode::S_IRWXU) {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(cache_err("cannot create", &self.root, e)),
-        }
+        make_private_dir(&self.root)?;
         let st = stat::lstat(&self.root).map_err(|e| cache_err("cannot stat", &self.root, e))?;
         self.check_root(&st)?;
 
         let path = self.entry_path(blob, bundle.program);
         let dir = path.parent().unwrap_or(&self.root);
-        match unistd::mkdir(dir, Mode::S_IRWXU) {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(cache_err("cannot create", dir, e)),
-        }
+        make_private_dir(dir)?;
         let mut tmp_name = OsString::from(".");
         tmp_name.push(bundle.program);
         tmp_name.push(format!(".tmp.{}", unistd::getpid()));
@@ -218,6 +212,18 @@ impl Cache {
     }
 }
 
+/// Creates `dir` with mode 0700 whatever the umask (an existing one is left
+/// as it is, for the caller to check).
+fn make_private_dir(dir: &Path) -> Result<(), ExecError> {
+    match unistd::mkdir(dir, Mode::S_IRWXU) {
+        // The umask may have taken bits off: set the mode it must have.
+        Ok(()) => stat::fchmodat(fcntl::AT_FDCWD, dir, Mode::S_IRWXU, stat::FchmodatFlags::FollowSymlink)
+            .map_err(|e| cache_err("cannot chmod", dir, e)),
+        Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(cache_err("cannot create", dir, e)),
+    }
+}
+
 fn io_errno(e: &std::io::Error) -> Errno {
     e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
 }
@@ -225,9 +231,19 @@ fn io_errno(e: &std::io::Error) -> Errno {
 fn write_new_file(tmp: &Path, blob: &Blob) -> Result<(), ExecError> {
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
     let fd = fcntl::open(tmp, flags, Mode::S_IRWXU).map_err(|e| cache_err("cannot create", tmp, e))?;
+    // The umask may have taken the execute bit: set the mode explicitly.
+    stat::fchmod(&fd, Mode::S_IRWXU).map_err(|e| cache_err("cannot chmod", tmp, e))?;
     let mut file = fs::File::from(fd);
     let bytes = blob.decode().map_err(ExecError::Damaged)?;
     file.write_all(&bytes).map_err(|e| cache_err("cannot write", tmp, io_errno(&e)))
+}
+
+/// Fails where `execve` of `path` would be refused for permission, e.g. a
+/// cache on a `noexec` mount, so the launcher can fall back before it logs
+/// how it starts the build (one `access` call).
+pub fn check_executable(path: &Path) -> Result<(), ExecError> {
+    unistd::access(path, unistd::AccessFlags::X_OK)
+        .map_err(|errno| ExecError::Exec { path: path.to_owned(), errno })
 }
 
 /// `execve(path, argv, envp)`; returns only on failure.

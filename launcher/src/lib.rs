@@ -183,7 +183,11 @@ fn run(bundle: &'static Bundle, args: Args, env: &[&[u8]], argv0: Option<&[u8]>)
     if mode == ExecMode::Cache {
         return Err(format!("{cache_err} (MULTIARCH_EXEC=cache; unset it to fall back to a memfd)"));
     }
-    let memfd_err = memfd(&format!("; {cache_err}"));
+    let reason = match &cache_err {
+        ExecError::Cache(why) => why.clone(),
+        other => other.to_string(),
+    };
+    let memfd_err = memfd(&format!("; cache unusable: {reason}"));
     Err(format!("could not start {}: tried the cache ({cache_err}) and a memfd ({memfd_err})", choice.level))
 }
 
@@ -200,6 +204,7 @@ fn try_cache(
     let cache = Cache::new(root);
     let err = match cache.lookup(blob, bundle.program)? {
         Lookup::Hit(path) => {
+            exec_linux::check_executable(&path)?;
             log(Via::Cache);
             match exec_linux::exec_path(&path, args) {
                 // Removed by another version between lookup and exec: rewrite it.
@@ -213,6 +218,7 @@ fn try_cache(
         return Err(e);
     }
     let path = cache.install(bundle, blob)?;
+    exec_linux::check_executable(&path)?;
     log(Via::NewCacheEntry);
     Err(exec_linux::exec_path(&path, args))
 }
