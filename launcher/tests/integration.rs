@@ -240,6 +240,8 @@ fn sigpipe_disposition_is_inherited_not_forced() {
 fn open_fds_pass_through_and_none_leak() {
     let sb = Sandbox::new("fds");
     let level = host_level();
+    let not_a_dir = sb.dir.join("xdg-file");
+    write_file(&not_a_dir, b"not a directory");
     for extra in [None, Some(7), Some(100)] {
         let with = |mut cmd: Command| {
             if let Some(fd) = extra {
@@ -253,10 +255,15 @@ fn open_fds_pass_through_and_none_leak() {
         }
         for bundle in [Bundle::Full, Bundle::Dynamic] {
             let _ = fs::remove_dir_all(sb.cache_root());
-            // Cold cache (the entry is written first), warm cache, memfd.
-            for mode in ["auto", "cache", "memfd"] {
+            // Cold cache (the entry is written first), warm cache, memfd, and
+            // a memfd after the cache failed (XDG_CACHE_HOME is a file).
+            for mode in ["auto", "cache", "memfd", "fallback"] {
                 let mut cmd = sb.bundle(bundle);
-                cmd.env("MULTIARCH_EXEC", mode);
+                if mode == "fallback" {
+                    cmd.env("XDG_CACHE_HOME", &not_a_dir);
+                } else {
+                    cmd.env("MULTIARCH_EXEC", mode);
+                }
                 assert_eq!(with(cmd), direct, "{bundle:?} via {mode}, extra fd {extra:?}");
             }
         }

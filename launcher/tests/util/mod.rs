@@ -190,7 +190,10 @@ pub fn qemu() -> Option<&'static Path> {
     QEMU.get_or_init(|| {
         if !works() {
             eprintln!("qemu-x86_64 missing: apt-get install -y qemu-user");
-            let _ = Command::new("apt-get").args(["install", "-y", "-qq", "qemu-user"]).status();
+            let apt = |args: &[&str]| {
+                Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()
+            };
+            let _ = apt(&["update", "-qq"]).and_then(|_| apt(&["install", "-y", "-qq", "qemu-user"]));
         }
         if works() {
             Some(PathBuf::from("qemu-x86_64"))
