@@ -245,6 +245,7 @@ test_e() {
     local n="$WORK/nginx" port
     port="$(free_port)"
     mkdir -p "$n/cache" "$n/tmp" "$n/logs"
+    chmod a+x "$WORK" # mktemp -d made it 0700
     chmod 0777 "$n" "$n/cache" "$n/tmp"
     # Workers run as an unprivileged user (www-data on Debian) when nginx
     # starts as root: the directories above are world-writable for them.
