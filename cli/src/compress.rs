@@ -8,6 +8,8 @@
 const MIN_MATCH: usize = 6;
 /// Shortest resumed reference copy: its code is one byte.
 const MIN_REPEAT: usize = 4;
+/// A match this long ends the search: longer candidates gain too little.
+const GOOD_ENOUGH: usize = 128;
 const HASH_BITS: u32 = 22;
 const NONE: u32 = u32::MAX;
 
@@ -20,7 +22,7 @@ pub struct Effort {
 
 impl Default for Effort {
     fn default() -> Self {
-        Effort { chain: 16 }
+        Effort { chain: 8 }
     }
 }
 
@@ -117,6 +119,9 @@ impl Encoder<'_> {
         if let Some(p) = repeat.filter(|&p| p < self.r) {
             let len = common(&self.buf[i..n], &self.buf[p..self.r]);
             consider(len, p, MIN_REPEAT, self);
+            if len >= GOOD_ENOUGH {
+                return best;
+            }
         }
         if i + MIN_MATCH > n {
             return best;
@@ -128,6 +133,9 @@ impl Encoder<'_> {
             let limit = if p < self.r { self.r } else { n };
             let len = common(&self.buf[i..n], &self.buf[p..limit]);
             consider(len, p, MIN_MATCH, self);
+            if len >= GOOD_ENOUGH {
+                break;
+            }
             cand = self.prev[p];
             steps += 1;
         }
