@@ -17,7 +17,10 @@
 #   warm dynamic   the dynamic bundle (dynamic), cache entry present
 #   cold           the static bundle, its cache entry deleted before each run
 #                  (the deletion is not timed)
-#   memfd          the static bundle with MULTIARCH_EXEC=memfd
+#   memfd static   the static bundle with MULTIARCH_EXEC=memfd
+#   memfd dynamic  the dynamic bundle with MULTIARCH_EXEC=memfd
+# build_fixtures.sh packs the static bundle compressed (lz) and the dynamic one
+# stored; the table says how the picked build is stored in each.
 #   bare execve    reference: a static C program that only execve's the build
 #   bare memfd     reference: a static C program embedding the build that only
 #                  does memfd_create + write + fexecve (bench/startup/)
@@ -91,6 +94,17 @@ expect_log() {
   esac
 }
 
+# stored_as BUNDLE_DIR BUILD: how the bundle's generated source stores BUILD
+# (the blob with BUILD's size): Stored, Lz or LzDelta.
+stored_as() {
+  local size
+  size=$(stat -c %s "$2")
+  awk -v size="$size" '
+    /^ *size: / { s = $2; sub(",", "", s) }
+    /^ *compression: / && s == size { c = $2; sub(".*::", "", c); sub(",", "", c); print c; exit }
+  ' "$1/src/main.rs"
+}
+
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "machine: nproc $(nproc); CPU ${cpu_model:-unknown}; kernel $(uname -r); level picked: $level"
 echo "load average before: $(cut -d ' ' -f 1-3 /proc/loadavg)"
@@ -118,6 +132,7 @@ for pad in $pads; do
   expect_log "via cache)" "$warm" "$out/dynamic/dynamic"
   expect_log "via cache, written now" "$cold" "$out/full/full"
   expect_log "via memfd" "$cold" env MULTIARCH_EXEC=memfd "$out/full/full"
+  expect_log "via memfd" "$cold" env MULTIARCH_EXEC=memfd "$out/dynamic/dynamic"
   [ "$("$work/bare_memfd")" = "level=$level" ] || { echo "bare_memfd does not run $build" >&2; exit 1; }
 
   echo "== size pad=$pad: timing $runs rounds" >&2
@@ -127,29 +142,31 @@ for pad in $pads; do
     @warm_dynamic "XDG_CACHE_HOME=$warm" "$out/dynamic/dynamic" \
     @cold "prep=rm -rf '$cold'/multiarch/*" "XDG_CACHE_HOME=$cold" "$out/full/full" \
     @memfd "XDG_CACHE_HOME=$cold" MULTIARCH_EXEC=memfd "$out/full/full" \
+    @memfd_dynamic "XDG_CACHE_HOME=$cold" MULTIARCH_EXEC=memfd "$out/dynamic/dynamic" \
     @bare_exec "$work/bare_exec" \
     @bare_memfd "$work/bare_memfd" \
     > "$work/summary.tsv"
   mib=$(stat -c %s "$build" | awk '{ printf "%.1f", $1 / 1048576 }')
-  summaries+=("$mib" "$work/summary.tsv")
+  summaries+=("$mib" "$work/summary.tsv" "$(stored_as "$out/full" "$build")" "$(stored_as "$out/dynamic" "$build")")
 done
 
 # --- report ------------------------------------------------------------------
 report() {
-  awk -F '\t' -v mib="$1" -v section="$2" '
+  awk -F '\t' -v mib="$1" -v section="$2" -v zs="${4:-?}" -v zd="${5:-?}" '
     { med[$1] = $2; p25[$1] = $3; p75[$1] = $4; cpu[$1] = $6 }
     END {
-      split("direct warm_static warm_dynamic cold memfd bare_exec bare_memfd", order, " ")
+      split("direct warm_static warm_dynamic cold memfd memfd_dynamic bare_exec bare_memfd", order, " ")
       label["direct"] = "direct (no launcher)"
       label["warm_static"] = "cache warm, static launcher"
       label["warm_dynamic"] = "cache warm, dynamic launcher"
-      label["cold"] = "cache cold, static launcher"
-      label["memfd"] = "memfd, static launcher"
+      label["cold"] = "cache cold, static launcher (" zs ")"
+      label["memfd"] = "memfd, static launcher (" zs ")"
+      label["memfd_dynamic"] = "memfd, dynamic launcher (" zd ")"
       label["bare_exec"] = "ref: bare execve (static C)"
       label["bare_memfd"] = "ref: bare memfd copy (static C)"
       d = med["direct"]
       if (section == "rows") {
-        for (i = 1; i <= 7; i++) {
+        for (i = 1; i <= 8; i++) {
           k = order[i]
           extra = k == "direct" ? "-" : sprintf("%+.2f", med[k] - d)
           printf "| %s | %s | %.2f | %.2f-%.2f | %s | %.2f |\n", mib, label[k], med[k], p25[k], p75[k], extra, cpu[k]
@@ -157,20 +174,25 @@ report() {
         exit
       }
       ws = med["warm_static"] - d; wd = med["warm_dynamic"] - d
-      me = med["memfd"] - d; be = med["bare_memfd"] - d
+      me = med["memfd"] - d; be = med["bare_memfd"] - d; md = med["memfd_dynamic"] - d
       printf "- %s MiB: warm overhead static %+.2f ms (%s), dynamic %+.2f ms (%s); ", mib,
         ws, (ws <= 0.6 ? "meets <= 0.6" : "MISSES <= 0.6"), wd, (wd <= 0.6 ? "meets <= 0.6" : "MISSES <= 0.6")
       printf "static is %.2f ms %s than dynamic. ", (wd > ws ? wd - ws : ws - wd), (wd >= ws ? "faster" : "slower")
-      printf "memfd extra %+.2f ms vs bare copy %+.2f ms: %+.0f%% (%s); total time %+.1f%%.\n",
-        me, be, (be > 0 ? 100 * (me - be) / be : 0), (me <= 1.1 * be ? "within 10%" : "NOT within 10%"),
-        100 * (med["memfd"] - med["bare_memfd"]) / med["bare_memfd"]
+      printf "bare memfd copy extra %+.2f ms; memfd extra: static (%s) %+.2f ms = %+.0f%% (%s), ", be, zs,
+        me, (be > 0 ? 100 * (me - be) / be : 0), (me <= 1.1 * be ? "within 10%" : "NOT within 10%")
+      printf "dynamic (%s) %+.2f ms = %+.0f%% (%s).\n", zd,
+        md, (be > 0 ? 100 * (md - be) / be : 0), (md <= 1.1 * be ? "within 10%" : "NOT within 10%")
     }' "$3"
 }
 echo "load average after: $(cut -d ' ' -f 1-3 /proc/loadavg)"
 echo
 echo "| build MiB | strategy | median ms | p25-p75 ms | extra over direct, ms (median) | CPU ms (median) |"
 echo "|---:|---|---:|---:|---:|---:|"
-for ((i = 0; i < ${#summaries[@]}; i += 2)); do report "${summaries[i]}" rows "${summaries[i + 1]}"; done
+for ((i = 0; i < ${#summaries[@]}; i += 4)); do
+  report "${summaries[i]}" rows "${summaries[i + 1]}" "${summaries[i + 2]}" "${summaries[i + 3]}"
+done
 echo
 echo "Goals: warm start overhead <= 0.6 ms at every size; memfd path within 10% of a bare memfd copy (extra over direct)."
-for ((i = 0; i < ${#summaries[@]}; i += 2)); do report "${summaries[i]}" verdict "${summaries[i + 1]}"; done
+for ((i = 0; i < ${#summaries[@]}; i += 4)); do
+  report "${summaries[i]}" verdict "${summaries[i + 1]}" "${summaries[i + 2]}" "${summaries[i + 3]}"
+done
