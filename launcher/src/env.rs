@@ -59,21 +59,23 @@ const FORCE_ACCEPTED: &str = "0, 1";
 
 impl Config {
     /// Parses the `MULTIARCH_*` entries of an environment block. An unset or
-    /// empty variable takes its default; the last of repeated entries wins,
-    /// as with `getenv`'s users. Other entries are ignored.
+    /// empty variable takes its default; of repeated entries the first wins,
+    /// as with glibc's `getenv` (and so with the program's own view). Other
+    /// entries are ignored.
     pub fn from_env<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Result<Config, BadValue> {
         let (mut level, mut debug, mut exec, mut force) = (None, None, None, None);
         for entry in entries {
             let Some(rest) = entry.strip_prefix(b"MULTIARCH_") else { continue };
             let Some(eq) = rest.iter().position(|&b| b == b'=') else { continue };
             let (key, value) = (&rest[..eq], &rest[eq + 1..]);
-            match key {
-                b"LEVEL" => level = Some(value),
-                b"DEBUG" => debug = Some(value),
-                b"EXEC" => exec = Some(value),
-                b"FORCE" => force = Some(value),
-                _ => {}
-            }
+            let slot = match key {
+                b"LEVEL" => &mut level,
+                b"DEBUG" => &mut debug,
+                b"EXEC" => &mut exec,
+                b"FORCE" => &mut force,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
         }
         let mut config = Config::default();
         if let Some(v) = level.filter(|v| !v.is_empty()) {
@@ -139,9 +141,9 @@ mod tests {
     }
 
     #[test]
-    fn last_entry_wins() {
+    fn first_entry_wins_as_with_getenv() {
         let c = parse(&["MULTIARCH_LEVEL=v4", "MULTIARCH_LEVEL=v2"]).unwrap();
-        assert_eq!(c.request.level, Some(Level::V2));
+        assert_eq!(c.request.level, Some(Level::V4));
     }
 
     #[test]

@@ -62,11 +62,12 @@ fn cache_err(what: &str, path: &Path, errno: Errno) -> ExecError {
 /// Relative values are ignored, as the XDG spec asks.
 pub fn cache_root<'a>(env: impl IntoIterator<Item = &'a [u8]>) -> Option<PathBuf> {
     let (mut xdg, mut home) = (None, None);
+    // The first of repeated entries wins, as with getenv.
     for entry in env {
         if let Some(v) = entry.strip_prefix(b"XDG_CACHE_HOME=") {
-            xdg = Some(v);
+            xdg.get_or_insert(v);
         } else if let Some(v) = entry.strip_prefix(b"HOME=") {
-            home = Some(v);
+            home.get_or_insert(v);
         }
     }
     let absolute = |v: &&[u8]| v.first() == Some(&b'/');

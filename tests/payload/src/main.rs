@@ -106,7 +106,11 @@ fn rust_main() {
         "report" => report(&mut out),
         "cat" => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).and_then(|_| out.write_all(&buf))
+            // This C main skips std's flush at exit: flush here.
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .and_then(|_| out.write_all(&buf))
+                .and_then(|()| out.flush())
         }
         "exit" => std::process::exit(arg(2).parse().unwrap_or(99)),
         "kill" => {
@@ -117,7 +121,7 @@ fn rust_main() {
         }
         _ => writeln!(out, "level={}", compiled_level()),
     };
-    if result.is_err() {
+    if result.and_then(|()| out.flush()).is_err() {
         std::process::exit(97);
     }
 }
