@@ -62,7 +62,8 @@ bz() {
     (cd "$ws" && bazel --output_base="$ob" "$@" --repository_cache="$REPO_CACHE")
 }
 
-MAIN_WS="$ROOT/tests/bazel"
+# RRM_WORKSPACE: another test workspace (tests/bazel/real_rules_rust.sh).
+MAIN_WS="${RRM_WORKSPACE:-$ROOT/tests/bazel}"
 MAIN_OB="$WORK/ob-main"
 
 # output_group_file MODE TARGET GROUP: the single file of one output group.
