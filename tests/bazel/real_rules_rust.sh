@@ -3,6 +3,7 @@
 # stand-in, on Debian's Bazel 4.2.3 (offline).
 #
 #   tests/bazel/real_rules_rust.sh /path/to/rules_rust-checkout [TESTS...]
+#   tests/bazel/real_rules_rust.sh /path/to/rules_rust-checkout bench [OUT.md]
 #
 # rules_rust 0.1.0 - 0.7.0 load unmodified on Bazel 4.2.3. The checkout is
 # never committed here; make one with e.g.
@@ -30,7 +31,7 @@ SYSROOT="${RUST_SYSROOT:-$(rustc --print sysroot)}"
 WS="$(mktemp -d "${TMPDIR:-/tmp}/rrm-real-rules-rust.XXXXXX")"
 trap 'rm -rf "$WS"' EXIT
 cp "$ROOT/tests/bazel/.bazelrc" "$ROOT/tests/bazel/BUILD.bazel" "$WS/"
-cp -r "$ROOT/tests/bazel/bad_levels" "$WS/"
+cp -r "$ROOT/tests/bazel/bad_levels" "$ROOT/tests/bazel/bench" "$WS/"
 mkdir -p "$WS/toolchain"
 touch "$WS/toolchain/BUILD.bazel"
 cat >"$WS/toolchain/local.bzl" <<'EOS'
@@ -124,4 +125,9 @@ load("@rules_rust_multiarch//rules:repositories.bzl", "rules_rust_multiarch_depe
 rules_rust_multiarch_dependencies()
 EOS
 echo "real_rules_rust: workspace $WS, rules_rust $(git -C "$RULES_RUST" describe --tags 2>/dev/null || echo "$RULES_RUST")" >&2
-RRM_WORKSPACE="$WS" "$ROOT/tests/e2e_bazel.sh" "$@"
+if [[ "${1:-}" == bench ]]; then
+    shift
+    RRM_WORKSPACE="$WS" "$ROOT/bench/bazel_build.sh" "$@"
+else
+    RRM_WORKSPACE="$WS" "$ROOT/tests/e2e_bazel.sh" "$@"
+fi
