@@ -44,13 +44,17 @@ impl fmt::Display for BundleError {
                 write!(f, "truncated: section {section} ends at byte {end} but the file has {len} bytes")
             }
             BundleError::SizeMismatch { section, table, actual } => {
-                write!(f, "a damaged bundle: section {section} has {actual} bytes, its table says {table}")
+                write!(f, "a damaged bundle: section {section} has {actual} bytes, its table says {table} (plus page padding)")
             }
         }
     }
 }
 
 impl std::error::Error for BundleError {}
+
+/// The alignment (and so the size granule) of a blob's section: see
+/// `multiarch_launcher::PageAligned`.
+const BLOB_ALIGN: u64 = 4096;
 
 /// A parsed bundle: its table and where each blob's stored bytes are.
 #[derive(Debug)]
@@ -114,15 +118,16 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, BundleError> {
     for blob in &meta.blobs {
         let range = section_range(&file, &blob.section, bytes.len())?
             .ok_or_else(|| BundleError::MissingSection(blob.section.clone()))?;
+        // The section is the build page-aligned: its size is rounded up to 4 KiB.
         let actual = range.len() as u64;
-        if actual != blob.stored_size {
+        if actual < blob.stored_size || actual - blob.stored_size >= BLOB_ALIGN {
             return Err(BundleError::SizeMismatch {
                 section: blob.section.clone(),
                 table: blob.stored_size,
                 actual,
             });
         }
-        ranges.push(range);
+        ranges.push(range.start..range.start + blob.stored_size as usize);
     }
     Ok(Parsed { meta, table, ranges })
 }

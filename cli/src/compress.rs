@@ -161,14 +161,20 @@ pub fn encode(target: &[u8], reference: &[u8], effort: Effort) -> Vec<u8> {
     let mut last_ref_t = r; // and the target position it ended at
     let mut lit_start = r;
     let mut i = r;
+    let mut misses = 0usize;
     while i < n {
         let repeat =
             |at: usize| Some(last_ref + (at - last_ref_t)).filter(|_| last_ref_t > r || last_ref > 0);
         let Some(m) = enc.best(i, last_ref, repeat(i)) else {
+            // Incompressible stretch (random data, a different padding):
+            // look at fewer positions the longer nothing matches, as LZ4
+            // does, so such input encodes at close to memcpy speed.
             enc.insert(i);
-            i += 1;
+            i += 1 + (misses >> 5);
+            misses += 1;
             continue;
         };
+        misses = 0;
         // Lazy: a better match one byte later wins over this one.
         if m.len < 64 && i + 1 < n {
             if let Some(next) = enc.best(i + 1, last_ref, repeat(i + 1)) {
@@ -195,6 +201,7 @@ pub fn encode(target: &[u8], reference: &[u8], effort: Effort) -> Vec<u8> {
         i += m.len;
         lit_start = i;
     }
+    // A skip may have stepped past the end: the tail is literals.
     varint(&mut out, (n - lit_start) as u64);
     out.extend_from_slice(&enc.buf[lit_start..n]);
     varint(&mut out, 0);

@@ -238,12 +238,13 @@ pub fn pack(args: &PackArgs) -> Result<String> {
         let _ = writeln!(src, "#[link_section = {}]", rust_str(&blob_section(i)));
         let _ = writeln!(
             src,
-            "static BLOB_{i}_DATA: [u8; {}] = *include_bytes!({});",
+            "static BLOB_{i}_DATA: ::multiarch_launcher::PageAligned<[u8; {}]> = \
+             ::multiarch_launcher::PageAligned(*include_bytes!({}));",
             b.stored_size(),
             rust_str(rel)
         );
         let _ = writeln!(src, "static BLOB_{i}: ::multiarch_launcher::Blob = ::multiarch_launcher::Blob {{");
-        let _ = writeln!(src, "    data: &BLOB_{i}_DATA,");
+        let _ = writeln!(src, "    data: &BLOB_{i}_DATA.0,");
         let _ = writeln!(src, "    size: {},", b.data.len());
         let _ = writeln!(src, "    sha256: [{}],", hash_bytes.join(", "));
         let _ = writeln!(src, "    compression: ::multiarch_launcher::Compression::{:?},", b.compression);

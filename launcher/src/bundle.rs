@@ -27,6 +27,12 @@ impl Compression {
     }
 }
 
+/// Page alignment for an embedded build: copying it into a memfd or the
+/// cache from an aligned source is measurably faster (about 4% at 80 MiB)
+/// than from `include_bytes!`'s alignment of 1.
+#[repr(C, align(4096))]
+pub struct PageAligned<T: ?Sized>(pub T);
+
 /// One distinct build. Levels whose builds came out byte-identical share one.
 #[derive(Debug)]
 pub struct Blob {

@@ -20,7 +20,7 @@ pub mod level;
 pub mod meta;
 pub mod select;
 
-pub use bundle::{Blob, Bundle, Compression, Variant};
+pub use bundle::{Blob, Bundle, Compression, PageAligned, Variant};
 pub use level::Level;
 
 use core::ffi::{c_char, c_int, CStr};
