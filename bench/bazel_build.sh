@@ -69,8 +69,8 @@ bz aquery -c opt "mnemonic('Rustc', deps($WORKLOAD))" --output=text >"$WORK/aque
 bz build -c opt "$WORKLOAD" --output_groups=x86-64,x86-64-v2,x86-64-v3,x86-64-v4 >"$WORK/groups.log" 2>&1
 bin_dir="$(bz info -c opt bazel-bin 2>/dev/null)"
 
-python3 - "$WORK" "$plain" "$bundle" "$big" "$big_stored" "$bin_dir" "$(bazel --version 2>/dev/null || echo bazel)" \
-    "$(cd "$WS" && grep -m1 -oE 'path = "[^"]*rules_rust[^"]*"' WORKSPACE || true)" >"$OUT" <<'EOF'
+python3 - "$WORK" "$plain" "$bundle" "$big" "$big_stored" "$bin_dir" "$(dpkg-query -W -f 'Bazel ${Version} (Debian bazel-bootstrap)' bazel-bootstrap 2>/dev/null || bazel --version)" \
+    "${RRM_RULES_RUST_DESC:-stand-in (tests/rules_rust_standin)}" >"$OUT" <<'EOF'
 import json, re, sys, collections, os
 work, plain, bundle, big, big_stored, bin_dir, bazel_version, rules_rust = sys.argv[1:9]
 
@@ -92,8 +92,10 @@ def profile_actions(name):
 def bundling(name, target_name):
     acts = profile_actions(name)
     pack = sum(d for n, d in acts if n.startswith("Packing"))
-    launcher = sum(d for n, d in acts if "Compiling Rust bin" in n and n.endswith(target_name + ".launcher"))
-    variants = [d for n, d in acts if "Compiling Rust bin" in n and n.endswith(target_name + ".variant")]
+    # Progress messages differ between rules_rust versions and the stand-in:
+    # match on the rustc mnemonic text and the target name.
+    launcher = sum(d for n, d in acts if "Compiling Rust" in n and (":" + target_name + ".launcher") in n)
+    variants = [d for n, d in acts if "Compiling Rust" in n and (":" + target_name + ".variant") in n]
     return pack, launcher, variants
 
 # Map configuration directories to roles.
@@ -125,7 +127,7 @@ b_e, b_c, b_p = row(bundle)
 pack, launcher, variants = bundling("bundle", "workload")
 print("# Bazel build benchmark: rust_multiarch_binary")
 print()
-print(f"{bazel_version}; rules_rust: {rules_rust or 'stand-in (tests/rules_rust_standin)'}; "
+print(f"{bazel_version}; rules_rust: {rules_rust}; "
       f"{os.cpu_count()} cores; `-c opt`; clean builds after fetching (`bazel clean`, warm repository cache).")
 print()
 print("| build | wall time | critical path | processes |")

@@ -19,4 +19,13 @@ flag). `select()` on the `config_setting`s next to it in //rules/settings.
 """,
     implementation = _level_setting_impl,
     build_setting = config.string(flag = False),
+    attrs = {
+        # Bazel 8+: a build setting with scope "target" resets to its default
+        # in the exec configuration, so tools are not built once per level.
+        # Older Bazel ignores it (a plain attribute there).
+        "scope": attr.string(
+            doc = "Where the setting applies: \"target\" (not copied to the exec configuration).",
+            default = "target",
+        ),
+    },
 )

@@ -127,7 +127,8 @@ EOS
 echo "real_rules_rust: workspace $WS, rules_rust $(git -C "$RULES_RUST" describe --tags 2>/dev/null || echo "$RULES_RUST")" >&2
 if [[ "${1:-}" == bench ]]; then
     shift
-    RRM_WORKSPACE="$WS" "$ROOT/bench/bazel_build.sh" "$@"
+    RRM_RULES_RUST_DESC="real rules_rust $(git -C "$RULES_RUST" describe --tags 2>/dev/null || echo "$RULES_RUST")" \
+        RRM_WORKSPACE="$WS" "$ROOT/bench/bazel_build.sh" "$@"
 else
     RRM_WORKSPACE="$WS" "$ROOT/tests/e2e_bazel.sh" "$@"
 fi
