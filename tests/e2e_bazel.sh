@@ -3,7 +3,8 @@
 #
 #   tests/e2e_bazel.sh            run every test
 #   tests/e2e_bazel.sh a d f      run some: a extract, b qemu-sigill, c qemu-level,
-#                                 d reproducible, e remote-cache, f bad-input
+#                                 d reproducible, e remote-cache, f bad-input,
+#                                 g launcher-baseline (global -Ctarget-cpu)
 #
 # The workspace is tests/bazel (stand-ins for rules_rust/rules_cc/rules_java,
 # crates from crates.io). Every Bazel server and the nginx started here are
@@ -315,9 +316,53 @@ test_f() {
     done
 }
 
+# g. a global -Ctarget-cpu reaches neither the launcher nor its crates nor
+#    exec tools, and each level's build gets exactly its own -Ctarget-cpu.
+test_g() {
+    local global="--@rules_rust//:extra_rustc_flags=-Ctarget-cpu=x86-64-v3"
+    local report
+    bz "$MAIN_WS" "$MAIN_OB" aquery -c fastbuild "$global" \
+        "mnemonic('Rustc', deps($HELLO))" --output=text >"$WORK/g.aquery" 2>"$WORK/g.err" ||
+        { cat "$WORK/g.err" >&2; fail "g: aquery failed"; return; }
+    report="$(python3 - "$WORK/g.aquery" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+bad, levels = [], {}
+for block in re.split(r"(?m)^action ", text)[1:]:
+    target = re.search(r"Target: (\S+)", block).group(1)
+    out = re.search(r"Outputs: \[bazel-out/([^/]+)/", block).group(1)
+    cpus = re.findall(r"-Ctarget-cpu=([\w-]+)", block)
+    if target.endswith(".variant"):
+        if len(cpus) != 1:
+            bad.append(f"{target} in {out}: {cpus}")
+        else:
+            levels[cpus[0]] = out
+    elif cpus:
+        bad.append(f"{target} in {out}: {cpus}")
+print("BAD " + "; ".join(bad) if bad else "OK " + " ".join(sorted(levels)))
+PY
+)"
+    if [[ "$report" == "OK x86-64 x86-64-v2 x86-64-v3 x86-64-v4" ]]; then
+        pass "g: with a global -Ctarget-cpu=x86-64-v3 the launcher, its crates and exec tools get none; each level gets its own ($report)"
+    else
+        fail "g: target-cpu flags wrong: $report"
+    fi
+    if command -v qemu-x86_64 >/dev/null; then
+        local bundle
+        bundle="$(bz "$MAIN_WS" "$MAIN_OB" build -c fastbuild "$global" "$HELLO" 2>&1 |
+            awk '/up-to-date:/ {getline; print $1; exit}')"
+        if MULTIARCH_LEVEL=v1 MULTIARCH_DEBUG=extract qemu-x86_64 -cpu qemu64 "$bundle" >"$WORK/g.v1" &&
+            qemu-x86_64 -cpu qemu64 "$WORK/g.v1" >/dev/null 2>&1; then
+            pass "g: built with a global -Ctarget-cpu=x86-64-v3, the launcher and the v1 build run under qemu -cpu qemu64"
+        else
+            fail "g: built with a global -Ctarget-cpu=x86-64-v3, the launcher or the v1 build fails under qemu -cpu qemu64"
+        fi
+    fi
+}
+
 main() {
     local tests=("$@")
-    [[ ${#tests[@]} -gt 0 ]] || tests=(f a b c d e)
+    [[ ${#tests[@]} -gt 0 ]] || tests=(f a g b c d e)
     ensure_bazel
     case " ${tests[*]} " in *" a "* | *" b "* | *" c "*) build_examples ;; esac
     for t in "${tests[@]}"; do
