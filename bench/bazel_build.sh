@@ -94,8 +94,9 @@ def bundling(name, target_name):
     pack = sum(d for n, d in acts if n.startswith("Packing"))
     # Progress messages differ between rules_rust versions and the stand-in:
     # match on the rustc mnemonic text and the target name.
-    launcher = sum(d for n, d in acts if "Compiling Rust" in n and (":" + target_name + ".launcher") in n)
-    variants = [d for n, d in acts if "Compiling Rust" in n and (":" + target_name + ".variant") in n]
+    # ("... //examples/workload:workload.launcher" here, "... bin workload.launcher (1 files)" in rules_rust 0.7).
+    launcher = sum(d for n, d in acts if "Compiling Rust" in n and re.search(r"[: ]" + target_name + r"\.launcher\b", n))
+    variants = [d for n, d in acts if "Compiling Rust" in n and re.search(r"[: ]" + target_name + r"\.variant\b", n)]
     return pack, launcher, variants
 
 # Map configuration directories to roles.

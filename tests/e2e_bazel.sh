@@ -352,7 +352,7 @@ PY
         bundle="$(bz "$MAIN_WS" "$MAIN_OB" build -c fastbuild "$global" "$HELLO" 2>&1 |
             awk '/up-to-date:/ {getline; print $1; exit}')"
         if MULTIARCH_LEVEL=v1 MULTIARCH_DEBUG=extract qemu-x86_64 -cpu qemu64 "$bundle" >"$WORK/g.v1" &&
-            qemu-x86_64 -cpu qemu64 "$WORK/g.v1" >/dev/null 2>&1; then
+            chmod +x "$WORK/g.v1" && qemu-x86_64 -cpu qemu64 "$WORK/g.v1" >/dev/null 2>&1; then
             pass "g: built with a global -Ctarget-cpu=x86-64-v3, the launcher and the v1 build run under qemu -cpu qemu64"
         else
             fail "g: built with a global -Ctarget-cpu=x86-64-v3, the launcher or the v1 build fails under qemu -cpu qemu64"
