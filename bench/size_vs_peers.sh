@@ -105,7 +105,7 @@ if [ "$quick" = 0 ]; then
   for level in $levels; do
     cat "$bench/workload/$level" "$tmp/same" > "$bench/rand_same/$level"
     { cat "$bench/workload/$level"; head -c "$pad" /dev/urandom; } > "$bench/rand_distinct/$level"
-    { cat "$bench/workload/$level"; tail -c +$((i * pad + 1)) "$driver" | head -c "$pad"; } > "$bench/code_distinct/$level"
+    { cat "$bench/workload/$level"; dd if="$driver" bs=1M iflag=skip_bytes,count_bytes skip=$((i * pad)) count="$pad" status=none; } > "$bench/code_distinct/$level"
     chmod +x "$bench/rand_same/$level" "$bench/rand_distinct/$level" "$bench/code_distinct/$level"
     i=$((i + 1))
   done
@@ -225,7 +225,7 @@ for case in $cases; do
     s=$(size "$bench/$case/cmv/$case")
     row="$row | $(mib "$s") ($(awk -v s="$s" -v o="$one" 'BEGIN { printf "%.2fx", s / o }'))"
   else
-    row="$row | - |"
+    row="$row | -"
   fi
   echo "$row |"
 done
@@ -240,9 +240,10 @@ done
 timings=()
 for prog in $programs; do
   dir=$bench/$prog
-  warm=$tmp/warm-$prog cold=$tmp/cold-$prog
   specs=(@plain "$dir/$level" --quick @plain_v1 "$dir/x86-64" --quick)
   for b in none-static none-dynamic lz-static lz-dynamic; do
+    # Bundles of the same builds share cache entries: one cache dir each.
+    warm=$tmp/warm-$prog-$b cold=$tmp/cold-$prog-$b
     expect_log "via cache, written now" "$warm" "$dir/ours/$b" --quick
     expect_log "via cache)" "$warm" "$dir/ours/$b" --quick
     expect_log "via cache, written now" "$cold" "$dir/ours/$b" --quick
@@ -260,8 +261,8 @@ for prog in $programs; do
   echo "== $prog: timing $work_runs workload rounds" >&2
   "$tmp/timer" "$work_runs" 1 "$bench/work-samples-$prog.tsv" \
     @plain "$dir/$level" @plain_v1 "$dir/x86-64" \
-    @warm_lz-static "XDG_CACHE_HOME=$warm" "$dir/ours/lz-static" \
-    @warm_none-dynamic "XDG_CACHE_HOME=$warm" "$dir/ours/none-dynamic" \
+    @warm_lz-static "XDG_CACHE_HOME=$tmp/warm-$prog-lz-static" "$dir/ours/lz-static" \
+    @warm_none-dynamic "XDG_CACHE_HOME=$tmp/warm-$prog-none-dynamic" "$dir/ours/none-dynamic" \
     @cmv "$dir/cmv/$prog" > "$tmp/work-$prog.tsv"
   timings+=("$prog" "$(mib "$(size "$dir/$level")")")
 done
