@@ -23,6 +23,11 @@ fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
 passed=0 failed=0 skipped=0
+
+# count REGEX FILE: the sum of the numbers in FILE's matches of "N word".
+count() {
+  { grep -oE "$1" "$2" || true; } | awk '{s+=$1} END {print s+0}'
+}
 failures=()
 
 # step NAME CMD...: runs a check; adds its test counts (cargo's "test result"
@@ -35,9 +40,9 @@ step() {
   local rc=0
   "$@" 2>&1 | tee "$out" || rc=$?
   local p f s
-  p=$(grep -oE '[0-9]+ passed' "$out" | awk '{s+=$1} END {print s+0}')
-  f=$(grep -oE '[0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')
-  s=$(grep -oE '[0-9]+ (skipped|ignored)' "$out" | awk '{s+=$1} END {print s+0}')
+  p=$(count '[0-9]+ passed' "$out")
+  f=$(count '[0-9]+ failed' "$out")
+  s=$(count '[0-9]+ (skipped|ignored)' "$out")
   if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
     if [ $rc -eq 0 ]; then p=1; else f=1; fi
   elif [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
