@@ -1,5 +1,5 @@
 //! The program the launcher's tests pack into bundles, once per level. What
-//! it does depends on argv[1]:
+//! it does depends on `argv[1]`:
 //!
 //! It has a C `main` so that it sees the signal dispositions it inherited.
 //!
