@@ -4,7 +4,8 @@
 #   tests/e2e_bazel.sh            run every test
 #   tests/e2e_bazel.sh a d f      run some: a extract, b qemu-sigill, c qemu-level,
 #                                 d reproducible, e remote-cache, f bad-input,
-#                                 g launcher-baseline (global -Ctarget-cpu)
+#                                 g launcher-baseline (global -Ctarget-cpu),
+#                                 t bazel test //... (analysis tests)
 #
 # The workspace is tests/bazel (stand-ins for rules_rust/rules_cc/rules_java,
 # crates from crates.io). Every Bazel server and the nginx started here are
@@ -360,9 +361,20 @@ PY
     fi
 }
 
+# t. `bazel test //...` in the test workspace: the analysis tests of
+#    MultiarchInfo and the output groups (tests/bazel/analysis).
+test_t() {
+    if bz "$MAIN_WS" "$MAIN_OB" test //... >"$WORK/t.log" 2>&1; then
+        pass "t: bazel test //... ($(grep -m1 -E '^Executed' "$WORK/t.log" || echo 'no summary'))"
+    else
+        grep -E 'FAILED|ERROR' "$WORK/t.log" | head -10 >&2 || true
+        fail "t: bazel test //... failed"
+    fi
+}
+
 main() {
     local tests=("$@")
-    [[ ${#tests[@]} -gt 0 ]] || tests=(f a g b c d e)
+    [[ ${#tests[@]} -gt 0 ]] || tests=(t f a g b c d e)
     ensure_bazel
     case " ${tests[*]} " in *" a "* | *" b "* | *" c "*) build_examples ;; esac
     for t in "${tests[@]}"; do

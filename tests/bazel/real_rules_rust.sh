@@ -31,7 +31,7 @@ SYSROOT="${RUST_SYSROOT:-$(rustc --print sysroot)}"
 WS="$(mktemp -d "${TMPDIR:-/tmp}/rrm-real-rules-rust.XXXXXX")"
 trap 'rm -rf "$WS"' EXIT
 cp "$ROOT/tests/bazel/.bazelrc" "$ROOT/tests/bazel/BUILD.bazel" "$WS/"
-cp -r "$ROOT/tests/bazel/bad_levels" "$ROOT/tests/bazel/bench" "$WS/"
+cp -r "$ROOT/tests/bazel/bad_levels" "$ROOT/tests/bazel/bench" "$ROOT/tests/bazel/analysis" "$WS/"
 mkdir -p "$WS/toolchain"
 touch "$WS/toolchain/BUILD.bazel"
 cat >"$WS/toolchain/local.bzl" <<'EOS'
@@ -103,6 +103,7 @@ local_repository(name = "rules_cc", path = "$ROOT/tests/rules_cc_standin")
 local_repository(name = "rules_java", path = "$ROOT/tests/rules_java_standin")
 local_repository(name = "rules_rust", path = "$RULES_RUST")
 local_repository(name = "rules_rust_multiarch", path = "$ROOT")
+local_repository(name = "remote_coverage_tools", path = "$ROOT/tests/bazel/remote_coverage_tools_standin")
 
 # process_wrapper's JSON crate, as rules_rust_dependencies() would fetch it.
 http_archive(
