@@ -4,6 +4,8 @@
 #   tests/e2e_bazel.sh            run every test
 #   tests/e2e_bazel.sh a d f      run some: a extract, b qemu-sigill, c qemu-level,
 #                                 d reproducible, e remote-cache, f bad-input,
+#                                 g global -Ctarget-cpu, l launcher linking,
+#                                 t bazel test //...,
 #                                 g launcher-baseline (global -Ctarget-cpu),
 #                                 t bazel test //... (analysis tests)
 #
@@ -315,6 +317,41 @@ test_f() {
             fail "f: //bad_levels:$target: expected '$expect' in:"$'\n'"$(grep -E 'ERROR|Error' <<<"$out" | head -5)"
         fi
     done
+    for spec in \
+        '//bad_levels:bad_compression|attribute `compression`: unknown value "zip"; allowed values are' \
+        '//bad_levels:bad_linking|attribute `launcher_linking`: unknown value "musl"; allowed values are "static", "dynamic"'; do
+        target="${spec%%|*}"
+        expect="${spec#*|}"
+        out="$(bz "$MAIN_WS" "$MAIN_OB" build "$target" 2>&1 || true)"
+        if [[ "$out" == *"$expect"* ]]; then
+            pass "f: $target fails: $expect"
+        else
+            fail "f: $target: expected '$expect' in:"$'\n'"$(grep -E 'ERROR|Error' <<<"$out" | head -5)"
+        fi
+    done
+}
+
+# l. the launcher is linked statically by default (no ELF interpreter) and
+#    dynamically with launcher_linking = "dynamic"; both start their build.
+test_l() {
+    local bin target want interp log
+    bz "$MAIN_WS" "$MAIN_OB" build //linking:default_linking //linking:dynamic_linking >"$WORK/l.log" 2>&1 ||
+        { tail -20 "$WORK/l.log" >&2; fail "l: build failed"; return; }
+    bin="$(bz "$MAIN_WS" "$MAIN_OB" info bazel-bin 2>/dev/null)"
+    for spec in default_linking:static dynamic_linking:dynamic; do
+        target="${spec%%:*}"
+        want="${spec#*:}"
+        interp=static
+        if readelf -l "$bin/linking/$target/$target" | grep -q 'Requesting program interpreter'; then
+            interp=dynamic
+        fi
+        log="$(MULTIARCH_DEBUG=log XDG_CACHE_HOME="$WORK/l-cache" "$bin/linking/$target/$target" 2>&1)" || true
+        if [[ "$interp" == "$want" && "$log" == *"[multiarch] starting "* ]]; then
+            pass "l: //linking:$target launcher is $interp and starts: ${log%%$'\n'*}"
+        else
+            fail "l: //linking:$target: launcher is $interp, want $want; log: $log"
+        fi
+    done
 }
 
 # g. a global -Ctarget-cpu reaches neither the launcher nor its crates nor
@@ -374,7 +411,7 @@ test_t() {
 
 main() {
     local tests=("$@")
-    [[ ${#tests[@]} -gt 0 ]] || tests=(t f a g b c d e)
+    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l a g b c d e)
     ensure_bazel
     case " ${tests[*]} " in *" a "* | *" b "* | *" c "*) build_examples ;; esac
     for t in "${tests[@]}"; do
