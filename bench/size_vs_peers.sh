@@ -119,26 +119,7 @@ bundle() {
   local case=$1 comp=$2
   local name=${case}_$comp
   local dir=$bench/bundles/$name
-  mkdir -p "$dir/src"
-  cat > "$dir/Cargo.toml" <<TOML
-[package]
-name = "$name"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[dependencies]
-multiarch_launcher = { path = "$root/launcher" }
-
-[profile.release]
-opt-level = 3
-lto = true
-codegen-units = 1
-panic = "abort"
-
-[workspace]
-TOML
-  cp "$root/Cargo.lock" "$dir/Cargo.lock"
+  "$root/tests/bundle_crate.sh" "$dir" "$name"
   local args=() level
   for level in $levels; do args+=(--variant "$level=$bench/$case/$level"); done
   local t0=$SECONDS

@@ -34,26 +34,7 @@ done
 bundle() {
   local name=$1 rustflags=$2 compression=$3; shift 3
   local dir=$out/$name
-  mkdir -p "$dir/src"
-  cat > "$dir/Cargo.toml" <<TOML
-[package]
-name = "$name"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[dependencies]
-multiarch_launcher = { path = "$root/launcher" }
-
-[profile.release]
-opt-level = 3
-lto = true
-codegen-units = 1
-panic = "abort"
-
-[workspace]
-TOML
-  cp "$root/Cargo.lock" "$dir/Cargo.lock"
+  "$root/tests/bundle_crate.sh" "$dir" "$name"
   local args=()
   for level in "$@"; do args+=(--variant "$level=$out/payload-$level"); done
   "$multiarch" pack --program "payload_$name" --label "tests/build_fixtures.sh:$name" \
