@@ -22,6 +22,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
+# buildifier, pinned, from the npm registry (the package ships the binaries).
+buildifier_version=8.2.1
+buildifier_dir=${XDG_CACHE_HOME:-$HOME/.cache}/rules_rust_multiarch/buildifier-$buildifier_version
+buildifier=$buildifier_dir/node_modules/@bazel/buildifier/buildifier-linux_amd64
+if [ ! -x "$buildifier" ]; then
+  command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+  echo "== installing buildifier $buildifier_version (npm)"
+  npm install --silent --no-audit --no-fund --prefix "$buildifier_dir" "@bazel/buildifier@$buildifier_version" >/dev/null
+fi
+
 passed=0 failed=0 skipped=0
 
 # count REGEX FILE: the sum of the numbers in FILE's matches of "N word".
@@ -54,6 +64,9 @@ step() {
 }
 
 step rustfmt cargo fmt --all --check
+# Only tracked files: bazel-* convenience links lead into external repositories.
+mapfile -t starlark < <(git ls-files '*.bzl' '*.bazel' '*BUILD' '*WORKSPACE')
+step buildifier "$buildifier" -mode=check -lint=warn "${starlark[@]}"
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 step rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step cargo-test cargo test --workspace --locked
