@@ -19,6 +19,13 @@
 //! ```
 //!
 //! Varints are LEB128, at most 10 bytes. The encoder lives in the CLI.
+//!
+//! Why not a crate: the delta needs matches reaching anywhere in a reference
+//! of tens of MB (zstd's `--patch-from`). lz4_flex, the well-kept pure-Rust
+//! LZ4, has a 64 KiB window; ruzstd, the pure-Rust zstd decoder, accepts only
+//! formatted dictionaries through its public API (not zstd's raw-content
+//! prefix) and decodes at a fraction of LZ4's speed. The format here is the
+//! smallest one that does both, and its decoder is about 100 lines.
 
 use core::fmt;
 
