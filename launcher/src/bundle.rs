@@ -108,3 +108,55 @@ impl Bundle {
         self.variants.iter().find(|v| v.level == level)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELLO_LZ: &[u8] = &[5, b'h', b'e', b'l', b'l', b'o', 0];
+    // "hello" copied from the reference at 0, then "!" as a literal.
+    const HELLO_BANG_DELTA: &[u8] = &[0, 5, 1, 1, b'!', 0];
+
+    fn blob(data: &'static [u8], size: u64, compression: Compression, base: Option<&'static Blob>) -> Blob {
+        Blob { data, size, sha256: [0; 32], compression, base }
+    }
+
+    static BASE: Blob =
+        Blob { data: HELLO_LZ, size: 5, sha256: [0; 32], compression: Compression::Lz, base: None };
+
+    #[test]
+    fn decodes_stored_lz_and_deltas_through_their_base() {
+        assert_eq!(&*blob(b"raw", 3, Compression::Stored, None).decode().unwrap(), b"raw");
+        assert!(matches!(blob(b"raw", 3, Compression::Stored, None).decode().unwrap(), Cow::Borrowed(_)));
+        assert_eq!(&*BASE.decode().unwrap(), b"hello");
+        let delta = blob(HELLO_BANG_DELTA, 6, Compression::LzDelta, Some(&BASE));
+        assert_eq!(&*delta.decode().unwrap(), b"hello!");
+    }
+
+    #[test]
+    fn damaged_blobs_are_errors() {
+        // Wrong recorded size, missing base, a delta against a delta.
+        assert!(blob(HELLO_LZ, 6, Compression::Lz, None).decode().is_err());
+        assert!(blob(HELLO_BANG_DELTA, 6, Compression::LzDelta, None).decode().is_err());
+        static DELTA_BASE: Blob = Blob {
+            data: HELLO_BANG_DELTA,
+            size: 6,
+            sha256: [0; 32],
+            compression: Compression::LzDelta,
+            base: Some(&BASE),
+        };
+        assert!(blob(HELLO_BANG_DELTA, 6, Compression::LzDelta, Some(&DELTA_BASE)).decode().is_err());
+    }
+
+    #[test]
+    fn cache_key_is_the_hash_prefix_in_hex() {
+        let mut b = blob(b"", 0, Compression::Stored, None);
+        b.sha256[0] = 0xab;
+        b.sha256[15] = 0x01;
+        b.sha256[16] = 0xff;
+        let key = b.cache_key();
+        assert_eq!(&key[..2], b"ab");
+        assert_eq!(&key[30..], b"01");
+        assert!(key.iter().all(u8::is_ascii_hexdigit));
+    }
+}

@@ -330,3 +330,36 @@ pub fn memfd_name(argv0: Option<&[u8]>, program: &str, level: &str) -> CString {
     name.retain(|&b| b != 0);
     CString::new(name).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(env: &[&str]) -> Option<PathBuf> {
+        cache_root(env.iter().map(|e| e.as_bytes()))
+    }
+
+    #[test]
+    fn cache_root_prefers_xdg_then_home_and_ignores_relative_paths() {
+        assert_eq!(root(&["HOME=/h", "XDG_CACHE_HOME=/x"]), Some(PathBuf::from("/x/multiarch")));
+        assert_eq!(root(&["HOME=/h"]), Some(PathBuf::from("/h/.cache/multiarch")));
+        assert_eq!(root(&["HOME=/h", "XDG_CACHE_HOME=rel"]), Some(PathBuf::from("/h/.cache/multiarch")));
+        assert_eq!(root(&["HOME=", "XDG_CACHE_HOME="]), None);
+        assert_eq!(root(&["HOME=relative"]), None);
+        assert_eq!(root(&[]), None);
+        // The first of repeated entries wins, as with getenv.
+        assert_eq!(root(&["HOME=/first", "HOME=/second"]), Some(PathBuf::from("/first/.cache/multiarch")));
+    }
+
+    #[test]
+    fn memfd_names_keep_the_level_within_the_kernel_limit() {
+        let name = memfd_name(Some(b"./app"), "app_mv", "x86-64-v3");
+        assert_eq!(name.as_bytes(), b"./app [x86-64-v3]");
+        assert_eq!(memfd_name(None, "app_mv", "x86-64").as_bytes(), b"app_mv [x86-64]");
+        assert_eq!(memfd_name(Some(b""), "app_mv", "x86-64").as_bytes(), b"app_mv [x86-64]");
+        let long = vec![b'a'; 1000];
+        let name = memfd_name(Some(&long), "p", "x86-64-v4");
+        assert_eq!(name.as_bytes().len(), 249);
+        assert!(name.as_bytes().ends_with(b" [x86-64-v4]"));
+    }
+}
