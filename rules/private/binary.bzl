@@ -6,6 +6,15 @@ load(":pack.bzl", "COMPILE_DATA_OUTPUT_GROUP", "multiarch_pack")
 load(":providers.bzl", "MultiarchInfo")
 load(":transitions.bzl", "baseline_transition")
 
+# rustc flags of every launcher, as Cargo's release profile gives it
+# (launcher/Cargo.toml's workspace): no std debug info in the binary (Cargo
+# strips it by default in release builds, rules_rust does not: +4 MB
+# static), and no unwinding machinery.
+_LAUNCHER_RUSTC_FLAGS = [
+    "-Cstrip=debuginfo",
+    "-Cpanic=abort",
+]
+
 # rustc flags of the launcher per `launcher_linking` value.
 _LAUNCHER_LINKING = {
     "dynamic": [],
@@ -167,7 +176,7 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         data = data,
         edition = "2021",
         # An unknown value fails in the bundle rule's analysis, naming it.
-        rustc_flags = _LAUNCHER_LINKING.get(launcher_linking, []),
+        rustc_flags = _LAUNCHER_RUSTC_FLAGS + _LAUNCHER_LINKING.get(launcher_linking, []),
         deps = [Label("//launcher:multiarch_launcher")],
         **internal
     )
