@@ -110,18 +110,24 @@ impl Cache {
         self.root.join(OsStr::from_bytes(&key)).join(program)
     }
 
+    /// Anything below the root must be the effective user's own.
+    fn check_owner(&self, path: &Path, st: &FileStat) -> Result<(), ExecError> {
+        if st.st_uid == self.euid.as_raw() {
+            return Ok(());
+        }
+        Err(ExecError::Cache(format!(
+            "{} is owned by uid {}, not {}: not trusted",
+            path.display(),
+            st.st_uid,
+            self.euid
+        )))
+    }
+
     fn check_root(&self, st: &FileStat) -> Result<(), ExecError> {
         if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
             return Err(ExecError::Cache(format!("{} is not a directory", self.root.display())));
         }
-        if st.st_uid != self.euid.as_raw() {
-            return Err(ExecError::Cache(format!(
-                "{} is owned by uid {}, not {}: not trusted",
-                self.root.display(),
-                st.st_uid,
-                self.euid
-            )));
-        }
+        self.check_owner(&self.root, st)?;
         if st.st_mode & 0o077 != 0 {
             return Err(ExecError::Cache(format!(
                 "{} has mode {:o}; it must be 0700: not trusted",
@@ -142,14 +148,7 @@ impl Cache {
         let path = self.entry_path(blob, program);
         match stat::lstat(&path) {
             Ok(st) => {
-                if st.st_uid != self.euid.as_raw() {
-                    return Err(ExecError::Cache(format!(
-                        "{} is owned by uid {}, not {}: not trusted",
-                        path.display(),
-                        st.st_uid,
-                        self.euid
-                    )));
-                }
+                self.check_owner(&path, &st)?;
                 let regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
                 let sound = regular
                     && st.st_mode & 0o022 == 0
@@ -198,9 +197,10 @@ impl Cache {
     /// this bundle's builds, so the cache holds one version of each program.
     fn remove_other_versions(&self, bundle: &Bundle) {
         let Ok(dirs) = fs::read_dir(&self.root) else { return };
+        let ours: Vec<[u8; 32]> = bundle.variants.iter().map(|v| v.blob.cache_key()).collect();
         for dir in dirs.flatten() {
             let name = dir.file_name();
-            let ours = bundle.variants.iter().any(|v| v.blob.cache_key()[..] == *name.as_bytes());
+            let ours = ours.iter().any(|key| key[..] == *name.as_bytes());
             if ours || name.len() != 32 {
                 continue;
             }

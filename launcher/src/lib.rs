@@ -66,9 +66,12 @@ pub unsafe fn main(
 ) -> c_int {
     // SAFETY: forwarded from this function's own contract.
     let env = unsafe { c_array(envp) };
-    let argv0 = if argc > 0 {
-        // SAFETY: forwarded from this function's own contract.
-        unsafe { c_array(argv) }.first().copied()
+    // Only argv[0] is read (for a memfd's name); the array goes to execve as is.
+    let argv0 = if argc > 0 && !argv.is_null() {
+        // SAFETY: argc > 0, so argv[0] is a NUL-terminated string (or NULL).
+        let p = unsafe { *argv };
+        // SAFETY: a non-NULL argv entry is a NUL-terminated string that lives on.
+        (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes())
     } else {
         None
     };
@@ -232,7 +235,7 @@ fn extract(blob: &Blob) -> Result<(), String> {
         nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn)
     };
     let mut out = std::io::stdout().lock();
-    let bytes = blob.decode().map_err(|e| format!("the bundle is damaged: its {e}; rebuild it"))?;
+    let bytes = blob.decode().map_err(|e| ExecError::Damaged(e).to_string())?;
     let written = out.write_all(&bytes).and_then(|()| out.flush());
     match written {
         Ok(()) => Ok(()),
