@@ -133,7 +133,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, BundleError> {
 }
 
 /// Why a blob does not decode to the build its table describes.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BlobError {
     /// The stored stream is malformed.
     Codec(DecodeError),
@@ -162,9 +162,39 @@ impl fmt::Display for BlobError {
 
 impl std::error::Error for BlobError {}
 
+/// The index of the x86-64 blob, the one deltas refer to. The table
+/// guarantees it exists and is no delta.
+fn base_index(parsed: &Parsed) -> usize {
+    parsed.meta.blob_of(Level::V1).map_or(0, |(b, _)| b)
+}
+
 /// Decodes blob `i` of a parsed bundle (its base first, for a delta) and
 /// checks its size and hash.
 pub fn decode(parsed: &Parsed, bytes: &[u8], i: usize) -> Result<Vec<u8>, BlobError> {
+    decode_with_base(parsed, bytes, i, || decode(parsed, bytes, base_index(parsed)))
+}
+
+/// Decodes every blob, the base once however many deltas refer to it.
+pub fn decode_all(parsed: &Parsed, bytes: &[u8]) -> Vec<Result<Vec<u8>, BlobError>> {
+    let base_i = base_index(parsed);
+    let base = decode(parsed, bytes, base_i);
+    (0..parsed.meta.blobs.len())
+        .map(|i| {
+            if i == base_i {
+                return base.clone();
+            }
+            decode_with_base(parsed, bytes, i, || base.clone())
+        })
+        .collect()
+}
+
+/// Decodes blob `i`, asking `base` for the decoded x86-64 build if it is a delta.
+fn decode_with_base(
+    parsed: &Parsed,
+    bytes: &[u8],
+    i: usize,
+    base: impl FnOnce() -> Result<Vec<u8>, BlobError>,
+) -> Result<Vec<u8>, BlobError> {
     let blob = &parsed.meta.blobs[i];
     let stored = &bytes[parsed.ranges[i].clone()];
     let size = usize::try_from(blob.size).map_err(|_| BlobError::Codec(DecodeError::WrongSize))?;
@@ -172,12 +202,11 @@ pub fn decode(parsed: &Parsed, bytes: &[u8], i: usize) -> Result<Vec<u8>, BlobEr
         Compression::Stored => stored.to_vec(),
         Compression::Lz => codec::decode(stored, &[], size).map_err(BlobError::Codec)?,
         Compression::LzDelta => {
-            // The table guarantees the x86-64 blob exists and is no delta.
-            let base = parsed.meta.blob_of(Level::V1).map_or(0, |(b, _)| b);
-            if base == i {
-                return Err(BlobError::Base(base));
+            let base_i = base_index(parsed);
+            if base_i == i {
+                return Err(BlobError::Base(base_i));
             }
-            let reference = decode(parsed, bytes, base).map_err(|_| BlobError::Base(base))?;
+            let reference = base().map_err(|_| BlobError::Base(base_i))?;
             codec::decode(stored, &reference, size).map_err(BlobError::Codec)?
         }
     };

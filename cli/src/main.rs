@@ -243,9 +243,10 @@ fn cmd_verify(mut parser: lexopt::Parser) -> Result<()> {
     let (bytes, parsed) = open(&path)?;
     let mut out = String::new();
     let mut first_bad = None;
-    for (i, blob) in parsed.meta.blobs.iter().enumerate() {
+    let decoded = bundle_file::decode_all(&parsed, &bytes);
+    for (i, (blob, result)) in parsed.meta.blobs.iter().zip(decoded).enumerate() {
         let name = bundle_file::blob_name(i, blob);
-        match bundle_file::decode(&parsed, &bytes, i) {
+        match result {
             Ok(_) => out.push_str(&format!("ok   {name} sha256 {}\n", sha256::hex(&blob.sha256))),
             Err(e) => {
                 out.push_str(&format!("BAD  {name}: {e}\n"));

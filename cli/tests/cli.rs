@@ -286,9 +286,7 @@ fn parser_never_panics_on_mutated_bundles() {
         if let Ok(p) = bundle_file::parse(&bytes) {
             parsed_ok += 1;
             if rng.below(16) == 0 {
-                for i in 0..p.meta.blobs.len() {
-                    let _ = bundle_file::decode(&p, &bytes, i);
-                }
+                let _ = bundle_file::decode_all(&p, &bytes);
             }
         }
         runs += 1;
