@@ -195,9 +195,9 @@ pub fn pack(args: &PackArgs) -> Result<String> {
         let blob_dir_abs = lexical_absolute(&cwd, &blob_dir);
         for (i, b) in blobs.iter_mut().enumerate() {
             if let Some(encoded) = &b.encoded {
-                let file = blob_dir.join(format!("blob{i}.lz"));
-                write_atomically(&file, encoded)?;
-                b.rel = relative(&out_dir, &blob_dir_abs.join(format!("blob{i}.lz")));
+                let name = format!("blob{i}.lz");
+                write_atomically(&blob_dir.join(&name), encoded)?;
+                b.rel = relative(&out_dir, &blob_dir_abs.join(&name));
             }
         }
     } else if let Some(dir) = &args.blob_dir {
@@ -276,7 +276,8 @@ pub fn pack(args: &PackArgs) -> Result<String> {
 /// Compresses every blob, two at a time: the base alone, the others against
 /// it. A blob stays stored where compression would save less than an eighth.
 fn compress_blobs(blobs: &mut [Packed], base: usize) {
-    let base_data = blobs[base].data.clone();
+    // Borrowed, not copied: the blobs are only read until every job is done.
+    let base_data: &[u8] = &blobs[base].data;
     let jobs: Vec<(usize, &[u8])> = blobs.iter().enumerate().map(|(i, b)| (i, b.data.as_slice())).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
     let results: Vec<(usize, Vec<u8>)> = std::thread::scope(|s| {
@@ -285,7 +286,6 @@ fn compress_blobs(blobs: &mut [Packed], base: usize) {
         let handles: Vec<_> = chunks
             .into_iter()
             .map(|chunk| {
-                let base_data = &base_data;
                 s.spawn(move || {
                     chunk
                         .into_iter()
