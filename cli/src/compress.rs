@@ -77,16 +77,15 @@ struct Match {
     gain: isize,
 }
 
-struct Encoder<'a> {
+struct Encoder {
     buf: Vec<u8>,
     r: usize,
     head: Vec<u32>,
     prev: Vec<u32>,
     effort: Effort,
-    _target: &'a [u8],
 }
 
-impl Encoder<'_> {
+impl Encoder {
     fn insert(&mut self, i: usize) {
         if i + MIN_MATCH <= self.buf.len() {
             let h = hash(&self.buf, i);
@@ -150,8 +149,7 @@ pub fn encode(target: &[u8], reference: &[u8], effort: Effort) -> Vec<u8> {
     buf.extend_from_slice(reference);
     buf.extend_from_slice(target);
     let n = buf.len();
-    let mut enc =
-        Encoder { head: vec![NONE; 1 << HASH_BITS], prev: vec![NONE; n], buf, r, effort, _target: target };
+    let mut enc = Encoder { head: vec![NONE; 1 << HASH_BITS], prev: vec![NONE; n], buf, r, effort };
     for i in 0..r.saturating_sub(MIN_MATCH - 1) {
         enc.insert(i);
     }
