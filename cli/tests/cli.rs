@@ -13,12 +13,20 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
-/// The fixtures, built once per test run into their own directory.
+/// The fixtures, built once per test run: the same directory and file lock
+/// as the launcher's integration tests (launcher/tests/util), so a run builds
+/// them once and parallel test binaries (nextest) never build them at once.
 fn fixtures() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = repo().join("target/fixtures-cli");
-        let status = Command::new(repo().join("tests/build_fixtures.sh")).arg(&dir).status().unwrap();
+        let dir = repo().join("target/fixtures");
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("flock")
+            .arg(repo().join("target/fixtures.lock"))
+            .arg(repo().join("tests/build_fixtures.sh"))
+            .arg(&dir)
+            .status()
+            .unwrap();
         assert!(status.success(), "tests/build_fixtures.sh failed");
         dir
     })
