@@ -6,7 +6,7 @@
 #![allow(clippy::expect_used)] // A measuring tool: a failed round trip should stop it loudly.
 
 use multiarch_cli::compress::{encode, Effort};
-use multiarch_launcher::codec::decode;
+use multiarch_cli::decode_stream as decode;
 use std::time::Instant;
 
 fn main() {

@@ -209,7 +209,7 @@ pub fn encode(target: &[u8], reference: &[u8], effort: Effort) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use multiarch_launcher::codec::decode;
+    use crate::decode_stream as decode;
 
     fn round_trip(target: &[u8], reference: &[u8]) -> usize {
         let enc = encode(target, reference, Effort::default());

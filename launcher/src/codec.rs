@@ -100,7 +100,7 @@ impl<'a> Input<'a> {
 }
 
 /// Bytes the fast paths copy at once, and the output's spare room for them.
-const SLACK: usize = 16;
+pub const SLACK: usize = 16;
 
 /// Undoes the zigzag mapping of signed to unsigned offsets.
 #[inline]
@@ -110,13 +110,25 @@ pub fn unzigzag(v: u64) -> i64 {
 
 /// Decodes `stream` against `reference` into a new buffer of exactly `size` bytes.
 pub fn decode(stream: &[u8], reference: &[u8], size: usize) -> Result<Vec<u8>, DecodeError> {
-    let mut out: Vec<u8> = Vec::new();
-    // SLACK bytes past the end let short copies move a fixed 16 bytes (two
-    // loads and stores, no memcpy call); what they write past a sequence is
-    // overwritten by the next one, and the slack is cut off at the end.
     let full = size.checked_add(SLACK).ok_or(DecodeError::WrongSize)?;
+    let mut out: Vec<u8> = Vec::new();
     out.try_reserve_exact(full).map_err(|_| DecodeError::WrongSize)?;
     out.resize(full, 0);
+    decode_into(stream, reference, &mut out, size)?;
+    out.truncate(size);
+    Ok(out)
+}
+
+/// Decodes `stream` against `reference` into `out[..size]`.
+///
+/// `out` may be longer than `size`: the decoder then copies in fixed 16-byte
+/// chunks where they fit, which may leave arbitrary bytes in `out[size..]`.
+/// With fewer than [`SLACK`] spare bytes it is only slower.
+pub fn decode_into(stream: &[u8], reference: &[u8], out: &mut [u8], size: usize) -> Result<(), DecodeError> {
+    if out.len() < size {
+        return Err(DecodeError::WrongSize);
+    }
+    let cap = out.len();
     let mut input = Input { bytes: stream, pos: 0 };
     let mut at = 0usize; // bytes of `out` written so far
     let mut last_ref = 0usize;
@@ -127,7 +139,7 @@ pub fn decode(stream: &[u8], reference: &[u8], size: usize) -> Result<Vec<u8>, D
         }
         let lit = lit as usize;
         match input.bytes.get(input.pos..input.pos + SLACK) {
-            Some(ahead) if lit <= SLACK => {
+            Some(ahead) if lit <= SLACK && at + SLACK <= cap => {
                 out[at..at + SLACK].copy_from_slice(ahead);
                 input.pos += lit;
             }
@@ -150,7 +162,7 @@ pub fn decode(stream: &[u8], reference: &[u8], size: usize) -> Result<Vec<u8>, D
             }
             let distance = offset as usize + 1;
             let start = at - distance;
-            if distance >= SLACK && len <= SLACK {
+            if distance >= SLACK && len <= SLACK && at + SLACK <= cap {
                 let chunk: [u8; SLACK] = out[start..start + SLACK].try_into().unwrap_or([0; SLACK]);
                 out[at..at + SLACK].copy_from_slice(&chunk);
             } else if distance >= len {
@@ -171,7 +183,7 @@ pub fn decode(stream: &[u8], reference: &[u8], size: usize) -> Result<Vec<u8>, D
             let pos = usize::try_from(pos).map_err(|_| DecodeError::BadOffset)?;
             let end = pos.checked_add(len).filter(|&e| e <= reference.len()).ok_or(DecodeError::BadOffset)?;
             match reference.get(pos..pos + SLACK) {
-                Some(src) if len <= SLACK => out[at..at + SLACK].copy_from_slice(src),
+                Some(src) if len <= SLACK && at + SLACK <= cap => out[at..at + SLACK].copy_from_slice(src),
                 _ => out[at..at + len].copy_from_slice(&reference[pos..end]),
             }
             last_ref = end;
@@ -184,8 +196,7 @@ pub fn decode(stream: &[u8], reference: &[u8], size: usize) -> Result<Vec<u8>, D
     if input.pos != stream.len() {
         return Err(DecodeError::TrailingData);
     }
-    out.truncate(size);
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
