@@ -3,7 +3,7 @@
 
 use crate::sha256;
 use multiarch_launcher::codec::DecodeError;
-use multiarch_launcher::meta::{self, BlobMeta, Meta, MetaError};
+use crate::meta::{self, BlobMeta, Meta, MetaError};
 use multiarch_launcher::{Compression, Level};
 use object::{Object, ObjectSection};
 use std::fmt;

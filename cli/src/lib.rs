@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod bundle_file;
 pub mod compress;
+pub mod meta;
 pub mod pack;
 pub mod sha256;
 

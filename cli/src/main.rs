@@ -195,7 +195,7 @@ fn cmd_extract(mut parser: lexopt::Parser) -> Result<()> {
         match arg {
             Long("level") => {
                 let v = parser.value()?.string()?;
-                level = Some(v.parse::<Level>().map_err(|e| usage(format!("--level: {e}")))?);
+                level = Some(v.parse::<Level>().map_err(|e| usage(format!("--level {v:?}: {e}")))?);
             }
             Short('o') | Long("out") => out = Some(PathBuf::from(parser.value()?)),
             Short('h') | Long("help") => return print(EXTRACT_USAGE),

@@ -3,7 +3,8 @@
 
 use crate::codec::{self, DecodeError};
 use crate::level::Level;
-use std::borrow::Cow;
+use crate::sys::{Errno, Mapping};
+use core::fmt;
 
 /// How a blob's bytes are stored in the launcher.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,20 +61,68 @@ impl Blob {
         out
     }
 
-    /// The build's bytes: borrowed when stored, else decoded (the base first).
-    pub fn decode(&self) -> Result<Cow<'static, [u8]>, DecodeError> {
-        let size = usize::try_from(self.size).map_err(|_| DecodeError::WrongSize)?;
-        Ok(match self.compression {
-            Compression::Stored => Cow::Borrowed(self.data),
-            Compression::Lz => Cow::Owned(codec::decode(self.data, &[], size)?),
+    /// The build's bytes: borrowed when stored, else decoded (the base
+    /// first) into memory mapped for them.
+    pub fn decode(&self) -> Result<Decoded, DecodeFailure> {
+        let size = usize::try_from(self.size).map_err(|_| DecodeFailure::Damaged(DecodeError::WrongSize))?;
+        match self.compression {
+            Compression::Stored if self.data.len() == size => Ok(Decoded::Stored(self.data)),
+            Compression::Stored => Err(DecodeFailure::Damaged(DecodeError::WrongSize)),
+            Compression::Lz => decode_mapped(self.data, &[], size),
             Compression::LzDelta => {
                 let base = self
                     .base
                     .filter(|b| b.compression != Compression::LzDelta)
-                    .ok_or(DecodeError::BadOffset)?;
-                Cow::Owned(codec::decode(self.data, &base.decode()?, size)?)
+                    .ok_or(DecodeFailure::Damaged(DecodeError::BadOffset))?;
+                let reference = base.decode()?;
+                decode_mapped(self.data, reference.as_bytes(), size)
             }
-        })
+        }
+    }
+}
+
+fn decode_mapped(stream: &[u8], reference: &[u8], size: usize) -> Result<Decoded, DecodeFailure> {
+    // SLACK spare bytes let the decoder copy in fixed-size chunks to the end.
+    let room = size.checked_add(codec::SLACK).ok_or(DecodeFailure::Damaged(DecodeError::WrongSize))?;
+    let mut mapping = Mapping::new(room).map_err(DecodeFailure::NoMemory)?;
+    codec::decode_into(stream, reference, mapping.as_mut_slice(), size).map_err(DecodeFailure::Damaged)?;
+    Ok(Decoded::Mapped { mapping, len: size })
+}
+
+/// A build's bytes, as [`Blob::decode`] gives them.
+#[derive(Debug)]
+pub enum Decoded {
+    /// Stored uncompressed in the launcher.
+    Stored(&'static [u8]),
+    /// Decoded into `mapping[..len]`.
+    Mapped { mapping: Mapping, len: usize },
+}
+
+impl Decoded {
+    /// The build.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Decoded::Stored(bytes) => bytes,
+            Decoded::Mapped { mapping, len } => &mapping.as_slice()[..*len],
+        }
+    }
+}
+
+/// Why [`Blob::decode`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeFailure {
+    /// The stored bytes do not decode: the bundle is damaged.
+    Damaged(DecodeError),
+    /// No memory could be mapped for the decoded build.
+    NoMemory(Errno),
+}
+
+impl fmt::Display for DecodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeFailure::Damaged(e) => write!(f, "the bundle is damaged: its {e}; rebuild it"),
+            DecodeFailure::NoMemory(e) => write!(f, "cannot map memory to decode the build: {e}"),
+        }
     }
 }
 
@@ -126,17 +175,18 @@ mod tests {
 
     #[test]
     fn decodes_stored_lz_and_deltas_through_their_base() {
-        assert_eq!(&*blob(b"raw", 3, Compression::Stored, None).decode().unwrap(), b"raw");
-        assert!(matches!(blob(b"raw", 3, Compression::Stored, None).decode().unwrap(), Cow::Borrowed(_)));
-        assert_eq!(&*BASE.decode().unwrap(), b"hello");
+        assert_eq!(blob(b"raw", 3, Compression::Stored, None).decode().unwrap().as_bytes(), b"raw");
+        assert!(matches!(blob(b"raw", 3, Compression::Stored, None).decode().unwrap(), Decoded::Stored(_)));
+        assert_eq!(BASE.decode().unwrap().as_bytes(), b"hello");
         let delta = blob(HELLO_BANG_DELTA, 6, Compression::LzDelta, Some(&BASE));
-        assert_eq!(&*delta.decode().unwrap(), b"hello!");
+        assert_eq!(delta.decode().unwrap().as_bytes(), b"hello!");
     }
 
     #[test]
     fn damaged_blobs_are_errors() {
         // Wrong recorded size, missing base, a delta against a delta.
         assert!(blob(HELLO_LZ, 6, Compression::Lz, None).decode().is_err());
+        assert!(blob(b"raw", 4, Compression::Stored, None).decode().is_err());
         assert!(blob(HELLO_BANG_DELTA, 6, Compression::LzDelta, None).decode().is_err());
         static DELTA_BASE: Blob = Blob {
             data: HELLO_BANG_DELTA,

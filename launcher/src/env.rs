@@ -3,6 +3,7 @@
 
 use crate::level::Level;
 use crate::select::Request;
+use crate::text::Quoted;
 use core::fmt;
 
 /// How the chosen build is started.
@@ -31,25 +32,25 @@ pub struct Config {
 }
 
 /// A variable with a value it does not accept.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BadValue {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadValue<'a> {
     /// The variable's name.
     pub var: &'static str,
-    /// Its value, lossily decoded.
-    pub value: String,
+    /// Its value.
+    pub value: &'a [u8],
     /// The accepted values.
     pub accepted: &'static str,
 }
 
-impl fmt::Display for BadValue {
+impl fmt::Display for BadValue<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={:?} is not valid (accepted: {})", self.var, self.value, self.accepted)
+        write!(f, "{}={} is not valid (accepted: {})", self.var, Quoted(self.value), self.accepted)
     }
 }
 
-impl BadValue {
-    fn new(var: &'static str, value: &[u8], accepted: &'static str) -> BadValue {
-        BadValue { var, value: String::from_utf8_lossy(value).into_owned(), accepted }
+impl<'a> BadValue<'a> {
+    fn new(var: &'static str, value: &'a [u8], accepted: &'static str) -> BadValue<'a> {
+        BadValue { var, value, accepted }
     }
 }
 
@@ -62,7 +63,7 @@ impl Config {
     /// empty variable takes its default; of repeated entries the first wins,
     /// as with glibc's `getenv` (and so with the program's own view). Other
     /// entries are ignored.
-    pub fn from_env<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Result<Config, BadValue> {
+    pub fn from_env<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Result<Config, BadValue<'a>> {
         let (mut level, mut debug, mut exec, mut force) = (None, None, None, None);
         for entry in entries {
             let Some(rest) = entry.strip_prefix(b"MULTIARCH_") else { continue };
@@ -114,7 +115,7 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn parse(entries: &[&str]) -> Result<Config, BadValue> {
+    fn parse<'a>(entries: &[&'a str]) -> Result<Config, BadValue<'a>> {
         Config::from_env(entries.iter().map(|e| e.as_bytes()))
     }
 

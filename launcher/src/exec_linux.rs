@@ -3,42 +3,38 @@
 //! Both end in an `execve` of the build with the launcher's own argv and
 //! environment block, passed through as the kernel gave them.
 
-use crate::bundle::{Blob, Bundle};
-use core::ffi::{c_char, CStr};
+use crate::bformat;
+use crate::bundle::{Blob, Bundle, DecodeFailure};
+use crate::sys::{self, Errno, Stat};
+use crate::text::{Buf, Lossy};
+use core::ffi::CStr;
 use core::fmt;
-use nix::errno::Errno;
-use nix::fcntl::{self, FcntlArg, FdFlag, OFlag, SealFlag};
-use nix::sys::memfd::{self, MFdFlags};
-use nix::sys::stat::{self, FileStat, Mode, SFlag};
-use nix::unistd::{self, Uid};
-use std::ffi::{CString, OsStr, OsString};
-use std::fs;
-use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+
+/// A path: at most `PATH_MAX` (4096) bytes with its NUL, as the kernel takes.
+pub type Path = Buf<4096>;
+/// An error message.
+pub type Message = Buf<1024>;
 
 /// The process's argv and environment block, to pass on unchanged.
 #[derive(Clone, Copy, Debug)]
 pub struct Args {
-    /// NULL-terminated, as `main` got it.
-    pub argv: *const *const c_char,
-    /// NULL-terminated, as `main` got it.
-    pub envp: *const *const c_char,
+    /// NULL-terminated, as the kernel gave it.
+    pub argv: *const *const u8,
+    /// NULL-terminated, as the kernel gave it.
+    pub envp: *const *const u8,
 }
 
 /// Why a build could not be started.
 #[derive(Debug)]
 pub enum ExecError {
     /// The cache cannot be used; the message says why.
-    Cache(String),
+    Cache(Message),
     /// A memfd could not be made or started.
-    Memfd(String),
+    Memfd(Message),
     /// `execve` of the cached file failed.
-    Exec { path: PathBuf, errno: Errno },
-    /// The embedded build does not decode: the bundle is damaged.
-    Damaged(crate::codec::DecodeError),
+    Exec { path: Path, errno: Errno },
+    /// The embedded build could not be decoded.
+    Decode(DecodeFailure),
 }
 
 impl fmt::Display for ExecError {
@@ -46,21 +42,27 @@ impl fmt::Display for ExecError {
         match self {
             ExecError::Cache(why) => write!(f, "cache unusable: {why}"),
             ExecError::Memfd(why) => write!(f, "memfd unusable: {why}"),
-            ExecError::Exec { path, errno } => {
-                write!(f, "cannot execute {}: {}", path.display(), errno.desc())
-            }
-            ExecError::Damaged(e) => write!(f, "the bundle is damaged: its {e}; rebuild it"),
+            ExecError::Exec { path, errno } => write!(f, "cannot execute {path}: {errno}"),
+            ExecError::Decode(e) => e.fmt(f),
         }
     }
 }
 
-fn cache_err(what: &str, path: &Path, errno: Errno) -> ExecError {
-    ExecError::Cache(format!("{what} {}: {}", path.display(), errno.desc()))
+fn cache_err(what: &str, path: &[u8], errno: Errno) -> ExecError {
+    ExecError::Cache(bformat!(1024, "{what} {}: {errno}", Lossy(path)))
+}
+
+/// `path` as a C string, or the error that it is too long (or holds a NUL).
+fn c_path(path: &Path) -> Result<&CStr, ExecError> {
+    match path.as_cstr() {
+        Some(c) if !path.overflowed() => Ok(c),
+        _ => Err(cache_err("path too long:", path.as_bytes(), Errno::ENAMETOOLONG)),
+    }
 }
 
 /// The cache root: `$XDG_CACHE_HOME/multiarch`, else `$HOME/.cache/multiarch`.
 /// Relative values are ignored, as the XDG spec asks.
-pub fn cache_root<'a>(env: impl IntoIterator<Item = &'a [u8]>) -> Option<PathBuf> {
+pub fn cache_root<'a>(env: impl IntoIterator<Item = &'a [u8]>) -> Option<Path> {
     let (mut xdg, mut home) = (None, None);
     // The first of repeated entries wins, as with getenv.
     for entry in env {
@@ -71,10 +73,23 @@ pub fn cache_root<'a>(env: impl IntoIterator<Item = &'a [u8]>) -> Option<PathBuf
         }
     }
     let absolute = |v: &&[u8]| v.first() == Some(&b'/');
-    if let Some(x) = xdg.filter(absolute) {
-        return Some(Path::new(OsStr::from_bytes(x)).join("multiarch"));
+    let (dir, suffix): (&[u8], &[u8]) = match (xdg.filter(absolute), home.filter(absolute)) {
+        (Some(x), _) => (x, b"multiarch"),
+        (None, Some(h)) => (h, b".cache/multiarch"),
+        (None, None) => return None,
+    };
+    let mut root = Path::from_bytes(dir);
+    if !dir.ends_with(b"/") {
+        root.push(b"/");
     }
-    home.filter(absolute).map(|h| Path::new(OsStr::from_bytes(h)).join(".cache/multiarch"))
+    root.push(suffix);
+    Some(root)
+}
+
+/// Everything of `path` before its last `/` (`None` at the root).
+fn parent(path: &[u8]) -> Option<&[u8]> {
+    let cut = path.iter().rposition(|&b| b == b'/')?;
+    (cut > 0).then(|| &path[..cut])
 }
 
 /// The per-user cache of decoded builds: `<root>/<content-hash>/<program>`.
@@ -85,54 +100,61 @@ pub fn cache_root<'a>(env: impl IntoIterator<Item = &'a [u8]>) -> Option<PathBuf
 /// with the exact size of the build. Anything else is never executed.
 #[derive(Debug)]
 pub struct Cache {
-    root: PathBuf,
-    euid: Uid,
+    root: Path,
+    euid: u32,
 }
 
 /// What [`Cache::lookup`] found.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Lookup {
     /// A trusted, complete entry.
-    Hit(PathBuf),
+    Hit(Path),
     /// No usable entry; [`Cache::install`] writes one.
     Miss,
 }
 
 impl Cache {
     /// A cache at `root` for the effective user.
-    pub fn new(root: PathBuf) -> Cache {
-        Cache { root, euid: unistd::geteuid() }
+    pub fn new(root: Path) -> Cache {
+        Cache { root, euid: sys::geteuid() }
     }
 
     /// Where the entry of `blob` lives.
-    pub fn entry_path(&self, blob: &Blob, program: &str) -> PathBuf {
-        let key = blob.cache_key();
-        self.root.join(OsStr::from_bytes(&key)).join(program)
+    pub fn entry_path(&self, blob: &Blob, program: &str) -> Path {
+        let mut path = self.root.clone();
+        path.push(b"/");
+        path.push(&blob.cache_key());
+        path.push(b"/");
+        path.push(program.as_bytes());
+        path
     }
 
     /// Anything below the root must be the effective user's own.
-    fn check_owner(&self, path: &Path, st: &FileStat) -> Result<(), ExecError> {
-        if st.st_uid == self.euid.as_raw() {
+    fn check_owner(&self, path: &[u8], st: &Stat) -> Result<(), ExecError> {
+        if st.uid == self.euid {
             return Ok(());
         }
-        Err(ExecError::Cache(format!(
+        Err(ExecError::Cache(bformat!(
+            1024,
             "{} is owned by uid {}, not {}: not trusted",
-            path.display(),
-            st.st_uid,
+            Lossy(path),
+            st.uid,
             self.euid
         )))
     }
 
-    fn check_root(&self, st: &FileStat) -> Result<(), ExecError> {
-        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
-            return Err(ExecError::Cache(format!("{} is not a directory", self.root.display())));
+    fn check_root(&self, st: &Stat) -> Result<(), ExecError> {
+        let root = self.root.as_bytes();
+        if st.mode & sys::S_IFMT != sys::S_IFDIR {
+            return Err(ExecError::Cache(bformat!(1024, "{} is not a directory", Lossy(root))));
         }
-        self.check_owner(&self.root, st)?;
-        if st.st_mode & 0o077 != 0 {
-            return Err(ExecError::Cache(format!(
+        self.check_owner(root, st)?;
+        if st.mode & 0o077 != 0 {
+            return Err(ExecError::Cache(bformat!(
+                1024,
                 "{} has mode {:o}; it must be 0700: not trusted",
-                self.root.display(),
-                st.st_mode & 0o7777
+                Lossy(root),
+                st.mode & 0o7777
             )));
         }
         Ok(())
@@ -140,53 +162,47 @@ impl Cache {
 
     /// Finds the entry of `blob` with one `lstat` of the root and one of the entry.
     pub fn lookup(&self, blob: &Blob, program: &str) -> Result<Lookup, ExecError> {
-        match stat::lstat(&self.root) {
+        match sys::lstat(c_path(&self.root)?) {
             Ok(st) => self.check_root(&st)?,
             Err(Errno::ENOENT) => return Ok(Lookup::Miss),
-            Err(e) => return Err(cache_err("cannot stat", &self.root, e)),
+            Err(e) => return Err(cache_err("cannot stat", self.root.as_bytes(), e)),
         }
         let path = self.entry_path(blob, program);
-        match stat::lstat(&path) {
+        match sys::lstat(c_path(&path)?) {
             Ok(st) => {
-                self.check_owner(&path, &st)?;
-                let regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
-                let sound = regular
-                    && st.st_mode & 0o022 == 0
-                    && st.st_mode & 0o100 != 0
-                    && u64::try_from(st.st_size).ok() == Some(blob.size);
+                self.check_owner(path.as_bytes(), &st)?;
+                let sound = st.mode & sys::S_IFMT == sys::S_IFREG
+                    && st.mode & 0o022 == 0
+                    && st.mode & 0o100 != 0
+                    && u64::try_from(st.size).ok() == Some(blob.size);
                 Ok(if sound { Lookup::Hit(path) } else { Lookup::Miss })
             }
             Err(Errno::ENOENT | Errno::ENOTDIR) => Ok(Lookup::Miss),
-            Err(e) => Err(cache_err("cannot stat", &path, e)),
+            Err(e) => Err(cache_err("cannot stat", path.as_bytes(), e)),
         }
     }
 
     /// Writes the entry of `blob` atomically (a temporary file, then rename),
     /// and removes entries of `program` that belong to no build of `bundle`.
-    pub fn install(&self, bundle: &Bundle, blob: &Blob) -> Result<PathBuf, ExecError> {
-        if let Some(parent) = self.root.parent() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)
-                .map_err(|e| cache_err("cannot create", parent, io_errno(&e)))?;
+    pub fn install(&self, bundle: &Bundle, blob: &Blob) -> Result<Path, ExecError> {
+        if let Some(above) = parent(self.root.as_bytes()) {
+            make_dirs(&Path::from_bytes(above))?;
         }
         make_private_dir(&self.root)?;
-        let st = stat::lstat(&self.root).map_err(|e| cache_err("cannot stat", &self.root, e))?;
+        let st = sys::lstat(c_path(&self.root)?).map_err(|e| cache_err("cannot stat", self.root.as_bytes(), e))?;
         self.check_root(&st)?;
 
         let path = self.entry_path(blob, bundle.program);
-        let dir = path.parent().unwrap_or(&self.root);
-        make_private_dir(dir)?;
-        let mut tmp_name = OsString::from(".");
-        tmp_name.push(bundle.program);
-        tmp_name.push(format!(".tmp.{}", unistd::getpid()));
-        let tmp = dir.join(tmp_name);
+        let dir = Path::from_bytes(parent(path.as_bytes()).unwrap_or(self.root.as_bytes()));
+        make_private_dir(&dir)?;
+        let mut tmp = dir.clone();
+        let _ = fmt::Write::write_fmt(&mut tmp, format_args!("/.{}.tmp.{}", bundle.program, sys::getpid()));
+        let tmp_c = c_path(&tmp)?;
         let written = write_new_file(&tmp, blob).and_then(|()| {
-            fs::rename(&tmp, &path).map_err(|e| cache_err("cannot rename into", &path, io_errno(&e)))
+            sys::rename(tmp_c, c_path(&path)?).map_err(|e| cache_err("cannot rename into", path.as_bytes(), e))
         });
         if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
+            let _ = sys::unlinkat(sys::AT_FDCWD, tmp_c, 0);
             return Err(e);
         }
         self.remove_other_versions(bundle);
@@ -196,114 +212,161 @@ impl Cache {
     /// Removes `<root>/<hash>/<program>` for every hash that is not one of
     /// this bundle's builds, so the cache holds one version of each program.
     fn remove_other_versions(&self, bundle: &Bundle) {
-        let Ok(dirs) = fs::read_dir(&self.root) else { return };
-        let ours: Vec<[u8; 32]> = bundle.variants.iter().map(|v| v.blob.cache_key()).collect();
-        for dir in dirs.flatten() {
-            let name = dir.file_name();
-            let ours = ours.iter().any(|key| key[..] == *name.as_bytes());
-            if ours || name.len() != 32 {
-                continue;
-            }
-            let old = dir.path().join(bundle.program);
-            if fs::remove_file(&old).is_ok() {
-                // Only succeeds once no other program's entry is left in it.
-                let _ = fs::remove_dir(dir.path());
+        let Ok(root) = c_path(&self.root) else { return };
+        let flags = sys::O_RDONLY | sys::O_DIRECTORY | sys::O_CLOEXEC;
+        let Ok(dir) = sys::openat(sys::AT_FDCWD, root, flags, 0) else { return };
+        // At most 4 levels, so at most 4 keys.
+        let mut ours = [[0u8; 32]; 4];
+        let n = bundle.variants.len().min(ours.len());
+        for (key, variant) in ours.iter_mut().zip(bundle.variants) {
+            *key = variant.blob.cache_key();
+        }
+        // Up to 16 old versions per start; any more go on later starts.
+        let mut old: [Option<[u8; 32]>; 16] = [None; 16];
+        let mut found = 0;
+        let mut buf = [0u8; 4096];
+        // Collect first, delete after: unlinking while reading the
+        // directory may make getdents skip or repeat entries.
+        while let Ok(filled @ 1..) = sys::getdents64(&dir, &mut buf) {
+            let mut at = 0;
+            // struct linux_dirent64: ino u64, off i64, reclen u16, type u8, name.
+            while at + 19 < filled.min(buf.len()) {
+                let reclen = usize::from(u16::from_ne_bytes([buf[at + 16], buf[at + 17]]));
+                if reclen == 0 || at + reclen > filled {
+                    break;
+                }
+                let name = &buf[at + 19..at + reclen];
+                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+                if let Ok(key) = <[u8; 32]>::try_from(name) {
+                    if !ours[..n].contains(&key) && found < old.len() {
+                        old[found] = Some(key);
+                        found += 1;
+                    }
+                }
+                at += reclen;
             }
         }
+        for key in old[..found].iter().flatten() {
+            let key_dir = Path::from_bytes(key);
+            let mut entry = key_dir.clone();
+            entry.push(b"/");
+            entry.push(bundle.program.as_bytes());
+            let (Some(entry), Some(key_dir)) = (entry.as_cstr(), key_dir.as_cstr()) else { continue };
+            if sys::unlinkat(dir.0, entry, 0).is_ok() {
+                // Only succeeds once no other program's entry is left in it.
+                let _ = sys::unlinkat(dir.0, key_dir, sys::AT_REMOVEDIR);
+            }
+        }
+    }
+}
+
+/// Creates `dir` and its missing parents with mode 0700 (less the umask),
+/// as `mkdir -p` does.
+fn make_dirs(dir: &Path) -> Result<(), ExecError> {
+    let c = c_path(dir)?;
+    match sys::mkdir(c, 0o700) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(Errno::ENOENT) => {
+            if let Some(above) = parent(dir.as_bytes()) {
+                make_dirs(&Path::from_bytes(above))?;
+            }
+            match sys::mkdir(c, 0o700) {
+                Ok(()) | Err(Errno::EEXIST) => Ok(()),
+                Err(e) => Err(cache_err("cannot create", dir.as_bytes(), e)),
+            }
+        }
+        Err(e) => Err(cache_err("cannot create", dir.as_bytes(), e)),
     }
 }
 
 /// Creates `dir` with mode 0700 whatever the umask (an existing one is left
 /// as it is, for the caller to check).
 fn make_private_dir(dir: &Path) -> Result<(), ExecError> {
-    match unistd::mkdir(dir, Mode::S_IRWXU) {
+    let c = c_path(dir)?;
+    match sys::mkdir(c, 0o700) {
         // The umask may have taken bits off: set the mode it must have.
-        Ok(()) => stat::fchmodat(fcntl::AT_FDCWD, dir, Mode::S_IRWXU, stat::FchmodatFlags::FollowSymlink)
-            .map_err(|e| cache_err("cannot chmod", dir, e)),
+        Ok(()) => sys::chmod(c, 0o700).map_err(|e| cache_err("cannot chmod", dir.as_bytes(), e)),
         Err(Errno::EEXIST) => Ok(()),
-        Err(e) => Err(cache_err("cannot create", dir, e)),
+        Err(e) => Err(cache_err("cannot create", dir.as_bytes(), e)),
     }
 }
 
-fn io_errno(e: &std::io::Error) -> Errno {
-    e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
-}
-
 fn write_new_file(tmp: &Path, blob: &Blob) -> Result<(), ExecError> {
-    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-    let fd = fcntl::open(tmp, flags, Mode::S_IRWXU).map_err(|e| cache_err("cannot create", tmp, e))?;
+    let flags = sys::O_WRONLY | sys::O_CREAT | sys::O_EXCL | sys::O_CLOEXEC | sys::O_NOFOLLOW;
+    let fd = sys::openat(sys::AT_FDCWD, c_path(tmp)?, flags, 0o700)
+        .map_err(|e| cache_err("cannot create", tmp.as_bytes(), e))?;
     // The umask may have taken the execute bit: set the mode explicitly.
-    stat::fchmod(&fd, Mode::S_IRWXU).map_err(|e| cache_err("cannot chmod", tmp, e))?;
-    let mut file = fs::File::from(fd);
-    let bytes = blob.decode().map_err(ExecError::Damaged)?;
-    file.write_all(&bytes).map_err(|e| cache_err("cannot write", tmp, io_errno(&e)))
+    sys::fchmod(&fd, 0o700).map_err(|e| cache_err("cannot chmod", tmp.as_bytes(), e))?;
+    let bytes = blob.decode().map_err(ExecError::Decode)?;
+    sys::write_all(fd.0, bytes.as_bytes()).map_err(|e| cache_err("cannot write", tmp.as_bytes(), e))
 }
 
 /// Fails where `execve` of `path` would be refused for permission, e.g. a
 /// cache on a `noexec` mount, so the launcher can fall back before it logs
 /// how it starts the build (one `access` call).
 pub fn check_executable(path: &Path) -> Result<(), ExecError> {
-    unistd::access(path, unistd::AccessFlags::X_OK)
-        .map_err(|errno| ExecError::Exec { path: path.to_owned(), errno })
+    let c = c_path(path)?;
+    sys::access(c, sys::X_OK).map_err(|errno| ExecError::Exec { path: path.clone(), errno })
 }
 
 /// `execve(path, argv, envp)`; returns only on failure.
 pub fn exec_path(path: &Path, args: Args) -> ExecError {
-    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else {
-        return ExecError::Exec { path: path.to_owned(), errno: Errno::EINVAL };
+    let Some(c) = path.as_cstr().filter(|_| !path.overflowed()) else {
+        return ExecError::Exec { path: path.clone(), errno: Errno::ENAMETOOLONG };
     };
-    // SAFETY: `c_path` is a NUL-terminated string; `argv` and `envp` are the
-    // NULL-terminated arrays the C runtime passed to `main`, alive until exit.
-    unsafe { libc::execve(c_path.as_ptr(), args.argv, args.envp) };
-    ExecError::Exec { path: path.to_owned(), errno: Errno::last() }
+    // SAFETY: `argv` and `envp` are the NULL-terminated arrays the kernel
+    // passed to the process, alive until it exits.
+    let errno = unsafe { sys::execve(c, args.argv, args.envp) };
+    ExecError::Exec { path: path.clone(), errno }
 }
-
-/// `MFD_EXEC` (Linux 6.3): asks for an executable memfd even where
-/// `vm.memfd_noexec=1` would make it non-executable by default.
-const MFD_EXEC: libc::c_uint = 0x10;
 
 /// Copies `blob` into a sealed memfd named `name` and `fexecve`s it; returns
 /// only on failure.
 pub fn exec_memfd(blob: &Blob, name: &CStr, args: Args) -> ExecError {
-    let fail = |what: &str, e: Errno| ExecError::Memfd(format!("{what}: {}", e.desc()));
-    let base = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
-    let fd = match memfd::memfd_create(name, base | MFdFlags::from_bits_retain(MFD_EXEC)) {
+    let fail = |what: &str, e: Errno| ExecError::Memfd(bformat!(1024, "{what}: {e}"));
+    let base = sys::MFD_CLOEXEC | sys::MFD_ALLOW_SEALING;
+    let fd = match sys::memfd_create(name, base | sys::MFD_EXEC) {
         // Kernels before 6.3 reject the unknown flag.
-        Err(Errno::EINVAL) => memfd::memfd_create(name, base),
+        Err(Errno::EINVAL) => sys::memfd_create(name, base),
         other => other,
     };
     let fd = match fd {
         Ok(fd) => fd,
         Err(e) => return fail("memfd_create", e),
     };
-    let mut file = fs::File::from(fd);
-    if let Ok(len) = i64::try_from(blob.size) {
-        // Sizing once up front spares the kernel growing the file per write.
-        let _ = unistd::ftruncate(&file, len);
-    }
+    // Sizing once up front spares the kernel growing the file per write.
+    let _ = sys::ftruncate(&fd, blob.size);
     let bytes = match blob.decode() {
         Ok(bytes) => bytes,
-        Err(e) => return ExecError::Damaged(e),
+        Err(e) => return ExecError::Decode(e),
     };
-    if let Err(e) = file.write_all(&bytes) {
-        return fail("writing the build", io_errno(&e));
+    if let Err(e) = sys::write_all(fd.0, bytes.as_bytes()) {
+        return fail("writing the build", e);
     }
+    drop(bytes);
     // F_SEAL_FUTURE_WRITE (Linux 5.1) forbids writes from now on without
     // waiting for pinned pages as F_SEAL_WRITE does (about 1 ms at 80 MiB);
     // older kernels reject it and get F_SEAL_WRITE.
-    let seals = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW;
-    let sealed = match fcntl::fcntl(&file, FcntlArg::F_ADD_SEALS(seals | SealFlag::F_SEAL_FUTURE_WRITE)) {
-        Err(Errno::EINVAL) => fcntl::fcntl(&file, FcntlArg::F_ADD_SEALS(seals | SealFlag::F_SEAL_WRITE)),
+    let seals = sys::F_SEAL_SEAL | sys::F_SEAL_SHRINK | sys::F_SEAL_GROW;
+    let sealed = match sys::fcntl(&fd, sys::F_ADD_SEALS, seals | sys::F_SEAL_FUTURE_WRITE) {
+        Err(Errno::EINVAL) => sys::fcntl(&fd, sys::F_ADD_SEALS, seals | sys::F_SEAL_WRITE),
         other => other,
     };
     if let Err(e) = sealed {
         return fail("sealing", e);
     }
-    let fd = OwnedFd::from(file);
-    // SAFETY: `fd` is an open memfd; `argv` and `envp` are the NULL-terminated
-    // arrays the C runtime passed to `main`.
-    unsafe { libc::fexecve(fd.as_raw_fd(), args.argv, args.envp) };
-    let errno = Errno::last();
+    // SAFETY: `argv` and `envp` are the NULL-terminated arrays the kernel
+    // passed to the process.
+    let mut errno = unsafe { sys::fexecve(&fd, args.argv, args.envp) };
+    let proc_path = bformat!(4096, "/proc/self/fd/{}", fd.0);
+    if errno == Errno::ENOSYS {
+        // No execveat (before Linux 3.19, or under qemu-user): exec the
+        // fd by its /proc path, as C libraries' fexecve does.
+        match exec_path(&proc_path, args) {
+            ExecError::Exec { errno: e, .. } => errno = e,
+            other => return other,
+        }
+    }
     if errno != Errno::ENOENT {
         return fail("fexecve", errno);
     }
@@ -311,55 +374,64 @@ pub fn exec_memfd(blob: &Blob, name: &CStr, args: Args) -> ExecError {
     // emulator) that opens it by path after the exec, when a CLOEXEC fd is
     // already gone. See https://bugzilla.kernel.org/show_bug.cgi?id=196045
     // and the BUGS section of fexecve(3). Keep the fd open across the exec.
-    if let Err(e) = fcntl::fcntl(&fd, FcntlArg::F_SETFD(FdFlag::empty())) {
+    if let Err(e) = sys::fcntl(&fd, sys::F_SETFD, 0) {
         return fail("clearing FD_CLOEXEC", e);
     }
-    let proc_path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
     let err = exec_path(&proc_path, args);
     drop(fd);
-    ExecError::Memfd(format!("fexecve and {err}"))
+    ExecError::Memfd(bformat!(1024, "fexecve and {err}"))
 }
 
+/// Room for a memfd name: the kernel takes 249 bytes and the NUL.
+pub type MemfdName = Buf<250>;
+
 /// The name a memfd gets: `<program path> [<level>]`, cut to the kernel's
-/// 249-byte limit.
-pub fn memfd_name(argv0: Option<&[u8]>, program: &str, level: &str) -> CString {
-    let mut name: Vec<u8> = argv0.filter(|a| !a.is_empty()).unwrap_or(program.as_bytes()).to_vec();
-    let suffix = format!(" [{level}]");
-    name.truncate(249 - suffix.len());
-    name.extend_from_slice(suffix.as_bytes());
-    name.retain(|&b| b != 0);
-    CString::new(name).unwrap_or_default()
+/// 249-byte limit, without NULs.
+pub fn memfd_name(argv0: Option<&[u8]>, program: &str, level: &str) -> MemfdName {
+    let path = argv0.filter(|a| !a.is_empty()).unwrap_or(program.as_bytes());
+    let suffix = bformat!(32, " [{level}]");
+    let mut name = MemfdName::new();
+    for part in path.split(|&b| b == 0) {
+        name.push(part);
+    }
+    name.truncate(249 - suffix.as_bytes().len());
+    name.push(suffix.as_bytes());
+    name
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn root(env: &[&str]) -> Option<PathBuf> {
-        cache_root(env.iter().map(|e| e.as_bytes()))
+    fn root(env: &[&str]) -> Option<std::string::String> {
+        cache_root(env.iter().map(|e| e.as_bytes())).map(|p| std::format!("{p}"))
     }
 
     #[test]
     fn cache_root_prefers_xdg_then_home_and_ignores_relative_paths() {
-        assert_eq!(root(&["HOME=/h", "XDG_CACHE_HOME=/x"]), Some(PathBuf::from("/x/multiarch")));
-        assert_eq!(root(&["HOME=/h"]), Some(PathBuf::from("/h/.cache/multiarch")));
-        assert_eq!(root(&["HOME=/h", "XDG_CACHE_HOME=rel"]), Some(PathBuf::from("/h/.cache/multiarch")));
+        assert_eq!(root(&["HOME=/h", "XDG_CACHE_HOME=/x"]), Some("/x/multiarch".into()));
+        assert_eq!(root(&["HOME=/h"]), Some("/h/.cache/multiarch".into()));
+        assert_eq!(root(&["HOME=/h", "XDG_CACHE_HOME=rel"]), Some("/h/.cache/multiarch".into()));
         assert_eq!(root(&["HOME=", "XDG_CACHE_HOME="]), None);
         assert_eq!(root(&["HOME=relative"]), None);
         assert_eq!(root(&[]), None);
+        assert_eq!(root(&["XDG_CACHE_HOME=/x/"]), Some("/x/multiarch".into()));
         // The first of repeated entries wins, as with getenv.
-        assert_eq!(root(&["HOME=/first", "HOME=/second"]), Some(PathBuf::from("/first/.cache/multiarch")));
+        assert_eq!(root(&["HOME=/first", "HOME=/second"]), Some("/first/.cache/multiarch".into()));
     }
 
     #[test]
     fn memfd_names_keep_the_level_within_the_kernel_limit() {
         let name = memfd_name(Some(b"./app"), "app_mv", "x86-64-v3");
         assert_eq!(name.as_bytes(), b"./app [x86-64-v3]");
+        assert_eq!(memfd_name(Some(b"a\0b"), "p", "x86-64").as_bytes(), b"ab [x86-64]");
         assert_eq!(memfd_name(None, "app_mv", "x86-64").as_bytes(), b"app_mv [x86-64]");
         assert_eq!(memfd_name(Some(b""), "app_mv", "x86-64").as_bytes(), b"app_mv [x86-64]");
         let long = vec![b'a'; 1000];
         let name = memfd_name(Some(&long), "p", "x86-64-v4");
         assert_eq!(name.as_bytes().len(), 249);
+        assert!(name.as_cstr().is_some());
         assert!(name.as_bytes().ends_with(b" [x86-64-v4]"));
     }
 }
+

@@ -950,3 +950,10 @@ fn qemu_cpu_models_start_the_level_glibc_reports() {
     let cpus: Vec<Level> = results.iter().map(|r| r.0).collect();
     assert!(cpus.windows(2).all(|w| w[0] < w[1]), "{models:?} are {cpus:?}");
 }
+
+/// The launcher's CPUID-and-XCR0 detection against std's, which checks the
+/// OS state too: on this host the two must agree.
+#[test]
+fn detection_agrees_with_std_on_this_host() {
+    assert_eq!(multiarch_launcher::detect::detect(), host_level());
+}

@@ -118,8 +118,54 @@ pub fn fixtures() -> &'static Fixtures {
 /// The level of this host, from std's feature detection (which also checks
 /// that the OS enabled the AVX state), independent of the launcher's cpuid code.
 pub fn host_level() -> Level {
-    multiarch_launcher::detect::level_from_std()
+    level_from_std()
 }
+
+/// The level that std's run-time feature detection implies: a second
+/// opinion, independent of raw-cpuid and of `Facts::level`, which the tests
+/// (and anyone doubting a detection) compare `detect::detect` against.
+pub fn level_from_std() -> Level {
+    let v2 = is_x86_feature_detected!("cmpxchg16b")
+        && is_x86_feature_detected!("popcnt")
+        && is_x86_feature_detected!("sse3")
+        && is_x86_feature_detected!("ssse3")
+        && is_x86_feature_detected!("sse4.1")
+        && is_x86_feature_detected!("sse4.2")
+        && lahf_sahf_from_cpuid();
+    let v3 = v2
+        && is_x86_feature_detected!("avx")
+        && is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("bmi1")
+        && is_x86_feature_detected!("bmi2")
+        && is_x86_feature_detected!("f16c")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("lzcnt")
+        && is_x86_feature_detected!("movbe");
+    let v4 = v3
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512cd")
+        && is_x86_feature_detected!("avx512dq")
+        && is_x86_feature_detected!("avx512vl");
+    match (v2, v3, v4) {
+        (_, _, true) => Level::V4,
+        (_, true, _) => Level::V3,
+        (true, _, _) => Level::V2,
+        _ => Level::V1,
+    }
+}
+
+/// std has no name for LAHF/SAHF: CPUID 0x8000_0001 ECX bit 0, read with
+/// core's intrinsic rather than raw-cpuid.
+// `__cpuid` is a safe function since Rust 1.87 and unsafe before.
+#[allow(unused_unsafe)]
+fn lahf_sahf_from_cpuid() -> bool {
+    // SAFETY: CPUID is available on every x86-64 CPU.
+    let max = unsafe { core::arch::x86_64::__cpuid(0x8000_0000) }.eax;
+    // SAFETY: as above; the leaf was checked to exist.
+    max >= 0x8000_0001 && unsafe { core::arch::x86_64::__cpuid(0x8000_0001) }.ecx & 1 == 1
+}
+
 
 /// The highest level that glibc's dynamic loader reports as
 /// "(supported, searched)" in `ld.so --help`, run by `runner` (empty: natively).

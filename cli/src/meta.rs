@@ -1,6 +1,6 @@
 //! The table a bundle carries in its `.multiarch` ELF section, so that tools
 //! can read a bundle without running it. `multiarch pack` writes it; the
-//! `multiarch` CLI reads it. The launcher itself does not need it.
+//! `multiarch` CLI reads it. The launcher itself does not read it.
 //!
 //! Layout (all integers little-endian; strings are a u32 length then UTF-8):
 //!
@@ -19,8 +19,8 @@
 //!   section      string: the ELF section holding the stored bytes
 //! ```
 
-use crate::bundle::Compression;
-use crate::level::Level;
+use multiarch_launcher::Compression;
+use multiarch_launcher::Level;
 use core::fmt;
 
 /// The section that holds the table.
