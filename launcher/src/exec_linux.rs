@@ -189,7 +189,8 @@ impl Cache {
             make_dirs(&Path::from_bytes(above))?;
         }
         make_private_dir(&self.root)?;
-        let st = sys::lstat(c_path(&self.root)?).map_err(|e| cache_err("cannot stat", self.root.as_bytes(), e))?;
+        let st =
+            sys::lstat(c_path(&self.root)?).map_err(|e| cache_err("cannot stat", self.root.as_bytes(), e))?;
         self.check_root(&st)?;
 
         let path = self.entry_path(blob, bundle.program);
@@ -199,7 +200,8 @@ impl Cache {
         let _ = fmt::Write::write_fmt(&mut tmp, format_args!("/.{}.tmp.{}", bundle.program, sys::getpid()));
         let tmp_c = c_path(&tmp)?;
         let written = write_new_file(&tmp, blob).and_then(|()| {
-            sys::rename(tmp_c, c_path(&path)?).map_err(|e| cache_err("cannot rename into", path.as_bytes(), e))
+            sys::rename(tmp_c, c_path(&path)?)
+                .map_err(|e| cache_err("cannot rename into", path.as_bytes(), e))
         });
         if let Err(e) = written {
             let _ = sys::unlinkat(sys::AT_FDCWD, tmp_c, 0);
@@ -434,4 +436,3 @@ mod tests {
         assert!(name.as_bytes().ends_with(b" [x86-64-v4]"));
     }
 }
-

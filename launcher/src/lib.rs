@@ -78,6 +78,17 @@ macro_rules! entry {
             $crate::rt::panic(info)
         }
 
+        // Crates compiled to unwind (the precompiled `core`; the launcher
+        // crate under Bazel, where the CLI links it too) name the unwinder's
+        // entry points in their cleanup paths. The binary aborts on panic, so
+        // nothing ever unwinds and these are never called.
+        #[no_mangle]
+        extern "C" fn rust_eh_personality() {}
+        #[no_mangle]
+        extern "C" fn _Unwind_Resume() -> ! {
+            $crate::sys::exit($crate::EXIT_FAILURE)
+        }
+
         $crate::__mem_functions!();
     };
 }
@@ -89,7 +100,12 @@ macro_rules! entry {
 /// `argv` and `envp` must be the NULL-terminated arrays the kernel put on the
 /// initial stack (the auxiliary vector follows `envp`), `argc` the length of
 /// `argv`.
-pub unsafe fn main(bundle: &'static Bundle, argc: usize, argv: *const *const u8, envp: *const *const u8) -> i32 {
+pub unsafe fn main(
+    bundle: &'static Bundle,
+    argc: usize,
+    argv: *const *const u8,
+    envp: *const *const u8,
+) -> i32 {
     // SAFETY: forwarded from this function's own contract.
     let env = unsafe { rt::CStrings::new(envp) };
     // Only argv[0] is read (for a memfd's name); the array goes to execve as is.
@@ -196,7 +212,11 @@ fn run(
         other => bformat!(1024, "{other}"),
     };
     let memfd_err = memfd(&format_args!("; cache unusable: {reason}"));
-    Err(bformat!(1024, "could not start {}: tried the cache ({cache_err}) and a memfd ({memfd_err})", choice.level))
+    Err(bformat!(
+        1024,
+        "could not start {}: tried the cache ({cache_err}) and a memfd ({memfd_err})",
+        choice.level
+    ))
 }
 
 /// Starts `blob` from the cache, writing the entry first if needed.
@@ -207,8 +227,9 @@ fn try_cache(
     args: Args,
     log: impl Fn(Via),
 ) -> Result<core::convert::Infallible, ExecError> {
-    let root = exec_linux::cache_root(env)
-        .ok_or_else(|| ExecError::Cache(bformat!(1024, "neither XDG_CACHE_HOME nor HOME is an absolute path")))?;
+    let root = exec_linux::cache_root(env).ok_or_else(|| {
+        ExecError::Cache(bformat!(1024, "neither XDG_CACHE_HOME nor HOME is an absolute path"))
+    })?;
     let cache = Cache::new(root);
     let err = match cache.lookup(blob, bundle.program)? {
         Lookup::Hit(path) => {

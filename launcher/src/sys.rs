@@ -258,13 +258,15 @@ pub fn lstat(path: &CStr) -> Result<Stat> {
 /// `mkdir(path, mode)`.
 pub fn mkdir(path: &CStr, mode: u32) -> Result<()> {
     // SAFETY: `path` is NUL-terminated.
-    check(unsafe { syscall3(SYS_MKDIRAT, AT_FDCWD as usize, path.as_ptr() as usize, mode as usize) }).map(drop)
+    check(unsafe { syscall3(SYS_MKDIRAT, AT_FDCWD as usize, path.as_ptr() as usize, mode as usize) })
+        .map(drop)
 }
 
 /// `chmod(path, mode)`.
 pub fn chmod(path: &CStr, mode: u32) -> Result<()> {
     // SAFETY: `path` is NUL-terminated.
-    check(unsafe { syscall3(SYS_FCHMODAT, AT_FDCWD as usize, path.as_ptr() as usize, mode as usize) }).map(drop)
+    check(unsafe { syscall3(SYS_FCHMODAT, AT_FDCWD as usize, path.as_ptr() as usize, mode as usize) })
+        .map(drop)
 }
 
 /// `fchmod(fd, mode)`.
@@ -277,7 +279,13 @@ pub fn fchmod(fd: &Fd, mode: u32) -> Result<()> {
 pub fn rename(from: &CStr, to: &CStr) -> Result<()> {
     // SAFETY: both paths are NUL-terminated.
     check(unsafe {
-        syscall4(SYS_RENAMEAT, AT_FDCWD as usize, from.as_ptr() as usize, AT_FDCWD as usize, to.as_ptr() as usize)
+        syscall4(
+            SYS_RENAMEAT,
+            AT_FDCWD as usize,
+            from.as_ptr() as usize,
+            AT_FDCWD as usize,
+            to.as_ptr() as usize,
+        )
     })
     .map(drop)
 }
@@ -428,9 +436,8 @@ impl Mapping {
         const PROT_READ_WRITE: usize = 3;
         const MAP_PRIVATE_ANONYMOUS: usize = 0x22;
         // SAFETY: a fresh anonymous mapping aliases nothing.
-        let ret = unsafe {
-            syscall6(SYS_MMAP, 0, total, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS, usize::MAX, 0)
-        };
+        let ret =
+            unsafe { syscall6(SYS_MMAP, 0, total, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS, usize::MAX, 0) };
         let base = check(ret)?;
         if !huge {
             return Ok(Mapping { ptr: base as *mut u8, len: total });

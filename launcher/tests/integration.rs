@@ -957,3 +957,29 @@ fn qemu_cpu_models_start_the_level_glibc_reports() {
 fn detection_agrees_with_std_on_this_host() {
     assert_eq!(multiarch_launcher::detect::detect(), host_level());
 }
+
+/// The launcher links no library: the static bundle has no ELF interpreter,
+/// the dynamic one only ld.so, neither needs a shared library, and the
+/// static one holds only the R_X86_64_RELATIVE relocations its `_start`
+/// applies (launcher/src/rt.rs): any other type would go unapplied.
+#[test]
+fn launcher_links_no_library_and_relocates_itself() {
+    let readelf = |flag: &str, bundle: Bundle| {
+        let out = run_ok(Command::new("readelf").arg(flag).arg("-W").arg(fixtures().bundle(bundle)));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for bundle in [Bundle::Full, Bundle::Dynamic] {
+        let dynamic = readelf("-d", bundle);
+        assert!(!dynamic.contains("(NEEDED)"), "{bundle:?} needs a library:\n{dynamic}");
+        let interp = readelf("-l", bundle).contains("Requesting program interpreter");
+        assert_eq!(interp, bundle == Bundle::Dynamic, "{bundle:?}: interpreter {interp}");
+    }
+    let relocs = readelf("-r", Bundle::Full);
+    let types: Vec<&str> = relocs
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|t| t.starts_with("R_X86_64"))
+        .collect();
+    assert!(!types.is_empty(), "no relocations read:\n{relocs}");
+    assert!(types.iter().all(|&t| t == "R_X86_64_RELATIVE"), "{types:?}");
+}

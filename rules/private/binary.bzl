@@ -6,16 +6,16 @@ load(":pack.bzl", "COMPILE_DATA_OUTPUT_GROUP", "multiarch_pack")
 load(":providers.bzl", "MultiarchInfo")
 load(":transitions.bzl", "baseline_transition")
 
-# rustc flags of every launcher, as Cargo's release profile gives it
-# (launcher/Cargo.toml's workspace): no std debug info in the binary (Cargo
-# strips it by default in release builds, rules_rust does not: +4 MB
-# static), and no unwinding machinery.
+# rustc flags of every launcher. The launcher links neither std nor a C
+# library (launcher/src/lib.rs): it brings its own `_start`, so the C start
+# files stay out, and a panic aborts.
 _LAUNCHER_RUSTC_FLAGS = [
-    "-Cstrip=debuginfo",
     "-Cpanic=abort",
+    "-Clink-arg=-nostartfiles",
 ]
 
-# rustc flags of the launcher per `launcher_linking` value.
+# rustc flags of the launcher per `launcher_linking` value: a static PIE
+# that relocates itself, or a PIE that the dynamic loader relocates.
 _LAUNCHER_LINKING = {
     "dynamic": [],
     "static": ["-Ctarget-feature=+crt-static"],
@@ -126,12 +126,14 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
       compression: str, how the bundle stores the builds: "lz" (the x86-64
         build LZ-compressed, the others as LZ deltas against it; smallest) or
         "none" (as built; no decompression at start).
-      launcher_linking: str, how the launcher is linked: "static" (glibc
-        linked in with `-Ctarget-feature=+crt-static`: about 0.2-0.3 ms less
-        per start, meets the <= 0.6 ms warm-start goal, +0.8 MB per bundle) or
-        "dynamic" (against the system's libc: 0.44 MB instead of 1.22 MB, for
-        small programs where size matters more). The program's own builds are
-        linked as their attributes say either way.
+      launcher_linking: str, how the launcher is linked. It links no C
+        library either way (about 60 KB of code). "static" (default): a
+        static PIE (`-Ctarget-feature=+crt-static`) that applies its own
+        relocations; nothing runs before it. "dynamic": a PIE that the
+        system's dynamic loader (ld.so) maps and relocates first, about
+        0.2 ms more per start at the same size; for systems or tools that
+        do not accept static PIEs. The program's own builds are linked as
+        their attributes say either way.
       **kwargs: attributes of `rust_binary` for the program (`srcs`, `deps`,
         `crate_root`, `rustc_flags`, `data`, ...); `tags`, `visibility` and
         `testonly` apply to the bundle target.

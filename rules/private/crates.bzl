@@ -12,7 +12,7 @@ Build scripts are not run; what they would emit for x86_64-unknown-linux-gnu
 is written out in `rustc_flags` instead.
 """
 
-# Repository name of the hub of aliases (`@rules_rust_multiarch_crates//:nix`).
+# Repository name of the hub of aliases (`@rules_rust_multiarch_crates//:raw-cpuid`).
 HUB_NAME = "rules_rust_multiarch_crates"
 
 CRATES = {
@@ -33,29 +33,12 @@ CRATES = {
         rustc_flags = [],
         deps = [],
     ),
-    "cfg-if": struct(
-        version = "1.0.5",
-        sha256 = "4e7648175b45a9a48536d676f68d918270699102aa8dab5496df06904c914600",
-        edition = "2018",
-        crate_features = [],
-        rustc_flags = [],
-        deps = [],
-    ),
     "lexopt": struct(
         version = "0.3.2",
         sha256 = "803ec87c9cfb29b9d2633f20cba1f488db3fd53f2158b1024cbefb47ba05d413",
         edition = "2018",
         crate_features = [],
         rustc_flags = [],
-        deps = [],
-    ),
-    "libc": struct(
-        version = "0.2.191",
-        sha256 = "65cd87c9a6d60536580b316ad985726104730a5151c99845f2490428ef91240a",
-        edition = "2021",
-        crate_features = ["default", "extra_traits", "std"],
-        # What libc's build.rs emits on x86_64 Linux.
-        rustc_flags = ["--cfg=linux_time_bits64"],
         deps = [],
     ),
     "memchr": struct(
@@ -65,16 +48,6 @@ CRATES = {
         crate_features = ["alloc", "std"],
         rustc_flags = [],
         deps = [],
-    ),
-    "nix": struct(
-        version = "0.31.3",
-        sha256 = "cf20d2fde8ff38632c426f1165ed7436270b44f199fc55284c38276f9db47c3d",
-        edition = "2021",
-        # Cargo.toml asks for fs, process, signal, user; user implies feature.
-        crate_features = ["feature", "fs", "process", "signal", "user"],
-        # nix's build.rs only defines cfg aliases (cfg_aliases!); on Linux these two hold.
-        rustc_flags = ["--cfg=linux", "--cfg=linux_android"],
-        deps = ["bitflags", "cfg-if", "libc"],
     ),
     "object": struct(
         version = "0.40.0",

@@ -166,7 +166,6 @@ fn lahf_sahf_from_cpuid() -> bool {
     max >= 0x8000_0001 && unsafe { core::arch::x86_64::__cpuid(0x8000_0001) }.ecx & 1 == 1
 }
 
-
 /// The highest level that glibc's dynamic loader reports as
 /// "(supported, searched)" in `ld.so --help`, run by `runner` (empty: natively).
 pub fn ld_so_level(runner: &[&OsStr]) -> Level {
