@@ -5,9 +5,9 @@
 //! and a `Bundle` table that lists the levels most capable first. Builds that
 //! came out byte-identical are stored once.
 
+use crate::meta::{BlobMeta, Meta};
 use crate::{compress, sha256};
 use anyhow::{bail, ensure, Context, Result};
-use crate::meta::{BlobMeta, Meta};
 use multiarch_launcher::{Compression, Level};
 use object::{Object, ObjectSection};
 use std::fmt::Write as _;
@@ -273,24 +273,73 @@ pub fn pack(args: &PackArgs) -> Result<String> {
     Ok(src)
 }
 
-/// Compresses every blob, two at a time: the base alone, the others against
-/// it. A blob stays stored where compression would save less than an eighth.
+/// Compresses every blob: the base alone, the others as deltas against it,
+/// or alone where the delta does not pay for decoding the base too. A blob
+/// stays stored where compression would save less than an eighth.
 fn compress_blobs(blobs: &mut [Packed], base: usize) {
     // Borrowed, not copied: the blobs are only read until every job is done.
     let base_data: &[u8] = &blobs[base].data;
-    let jobs: Vec<(usize, &[u8])> = blobs.iter().enumerate().map(|(i, b)| (i, b.data.as_slice())).collect();
+    let jobs: Vec<Job> = blobs
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i, b.data.as_slice(), if i == base { &[][..] } else { base_data }))
+        .collect();
+    let mut encoded: Vec<Option<(Compression, Vec<u8>)>> = vec![None; blobs.len()];
+    for (i, stream) in encode_parallel(&jobs) {
+        encoded[i] = Some((if i == base { Compression::Lz } else { Compression::LzDelta }, stream));
+    }
+    // A delta costs a second decode at a cold start (the base first), so it
+    // must at least halve what the build takes compressed alone. Builds of
+    // the same code for two levels mostly differ throughout (other
+    // instructions, so other offsets everywhere): a 33 MB build's delta was
+    // 0.86x its standalone stream, while a small program's, mostly the
+    // precompiled std shared by all levels, was 0.17x. The standalone stream
+    // is only encoded where the base's ratio says the delta may not halve it.
+    let base_ratio =
+        encoded[base].as_ref().map_or(1.0, |(_, e)| e.len() as f64 / base_data.len().max(1) as f64);
+    let retry: Vec<Job> = jobs
+        .iter()
+        .filter(|(i, data, _)| {
+            let delta = encoded[*i].as_ref().map_or(0, |(_, e)| e.len());
+            *i != base && delta as f64 * 2.0 > data.len() as f64 * base_ratio
+        })
+        .map(|&(i, data, _)| (i, data, &[][..]))
+        .collect();
+    for (i, alone) in encode_parallel(&retry) {
+        if let Some((compression, delta)) = &mut encoded[i] {
+            if delta.len() * 2 > alone.len() {
+                *compression = Compression::Lz;
+                *delta = alone;
+            }
+        }
+    }
+    for (b, enc) in blobs.iter_mut().zip(encoded) {
+        let Some((compression, stream)) = enc else { continue };
+        // Decoding costs time at every cold start: compress only where it
+        // saves at least an eighth (not, e.g., a build that is mostly random
+        // padding, which would be decoded for next to nothing).
+        if stream.len() < b.data.len() - b.data.len() / 8 {
+            b.compression = compression;
+            b.encoded = Some(stream);
+        }
+    }
+}
+
+/// A blob's index, its bytes, and the reference to encode it against.
+type Job<'a> = (usize, &'a [u8], &'a [u8]);
+
+/// Encodes the jobs on up to as many threads as there are CPUs. The result
+/// does not depend on the thread count.
+fn encode_parallel(jobs: &[Job<'_>]) -> Vec<(usize, Vec<u8>)> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
-    let results: Vec<(usize, Vec<u8>)> = std::thread::scope(|s| {
-        let chunks: Vec<Vec<(usize, &[u8])>> =
-            (0..threads).map(|t| jobs.iter().skip(t).step_by(threads).copied().collect()).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let chunk: Vec<Job<'_>> = jobs.iter().skip(t).step_by(threads).copied().collect();
                 s.spawn(move || {
                     chunk
                         .into_iter()
-                        .map(|(i, data)| {
-                            let reference: &[u8] = if i == base { &[] } else { base_data };
+                        .map(|(i, data, reference)| {
                             (i, compress::encode(data, reference, compress::Effort::default()))
                         })
                         .collect::<Vec<_>>()
@@ -298,17 +347,7 @@ fn compress_blobs(blobs: &mut [Packed], base: usize) {
             })
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    });
-    for (i, encoded) in results {
-        let b = &mut blobs[i];
-        // Decoding costs time at every cold start: compress only where it
-        // saves at least an eighth (not, e.g., a build that is mostly random
-        // padding, which would be decoded for next to nothing).
-        if encoded.len() < b.data.len() - b.data.len() / 8 {
-            b.compression = if i == base { Compression::Lz } else { Compression::LzDelta };
-            b.encoded = Some(encoded);
-        }
-    }
+    })
 }
 
 /// The ELF section that holds blob `i`.
@@ -480,6 +519,62 @@ mod tests {
         assert_eq!(src.matches("Compression::LzDelta").count(), 1, "{src}");
         let delta = fs::read(d.join("blobs/blob0.lz")).unwrap();
         assert!(delta.len() < 64, "{}", delta.len());
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Compressible bytes like code: 32 random 16-byte tokens of `seed`,
+    /// each followed by a random byte, so that no match within them is
+    /// longer than a token while a copy of the whole matches at length.
+    fn tokens(seed: u64, n: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let vocab: Vec<[u8; 16]> =
+            (0..32).map(|_| (u128::from(next()) << 64 | u128::from(next())).to_le_bytes()).collect();
+        let mut out = Vec::with_capacity(n + 17);
+        while out.len() < n {
+            out.extend_from_slice(&vocab[(next() % 32) as usize]);
+            out.push(next() as u8);
+        }
+        out
+    }
+
+    #[test]
+    fn deltas_only_where_they_halve_the_stream() {
+        let d = tempdir("halve");
+        let base = tokens(1, 200_000);
+        let v1 = elf(&d, "v1", &base);
+        // Unrelated to the base: the delta is no smaller than the build
+        // compressed alone, so it is stored alone (no base decode at start).
+        let v2 = elf(&d, "v2", &tokens(2, 200_000));
+        let mut near = base.clone();
+        for k in (0..near.len()).step_by(4096) {
+            near[k] ^= 0x55;
+        }
+        let v3 = elf(&d, "v3", &near);
+        let args = PackArgs {
+            program: "p".into(),
+            label: String::new(),
+            out: d.join("out.rs"),
+            variants: vec![(Level::V1, v1), (Level::V2, v2), (Level::V3, v3)],
+            target: String::new(),
+            compression: PackCompression::Lz,
+            blob_dir: Some(d.join("blobs")),
+        };
+        let src = pack(&args).unwrap();
+        let kind = |level: &str| {
+            let blob = src.split(&format!("Level::{level}, blob: &BLOB_")).nth(1).unwrap();
+            let n: String = blob.chars().take_while(char::is_ascii_digit).collect();
+            let def = src.split(&format!("static BLOB_{n}: ")).nth(1).unwrap();
+            def.split("Compression::").nth(1).unwrap().split(',').next().unwrap().to_owned()
+        };
+        assert_eq!(kind("V1"), "Lz", "{src}");
+        assert_eq!(kind("V2"), "Lz", "{src}");
+        assert_eq!(kind("V3"), "LzDelta", "{src}");
         fs::remove_dir_all(&d).unwrap();
     }
 
