@@ -74,6 +74,76 @@ impl Iterator for CStrings {
     }
 }
 
+type Chunk = u128;
+const CHUNK: usize = 16;
+
+/// Copies `n` bytes from `src` to `dest`, which may overlap (memmove).
+///
+/// # Safety
+/// `src` must be valid for `n` reads and `dest` for `n` writes.
+#[inline(always)]
+pub unsafe fn copy(dest: *mut u8, src: *const u8, n: usize) {
+    // SAFETY: every access below is within [0, n) of src or dest, which the
+    // caller guarantees; reads of a step happen before its writes, so an
+    // overlap cannot feed written bytes back into the copy, except where the
+    // direction is chosen so that it cannot.
+    unsafe {
+        use core::ptr::{read_unaligned as ld, write_unaligned as st};
+        use core::sync::atomic::{compiler_fence, Ordering};
+        if n <= 2 * CHUNK {
+            if n >= CHUNK {
+                let (a, b) = (ld(src.cast::<Chunk>()), ld(src.add(n - CHUNK).cast::<Chunk>()));
+                st(dest.cast::<Chunk>(), a);
+                st(dest.add(n - CHUNK).cast::<Chunk>(), b);
+            } else if n >= 8 {
+                let (a, b) = (ld(src.cast::<u64>()), ld(src.add(n - 8).cast::<u64>()));
+                st(dest.cast::<u64>(), a);
+                st(dest.add(n - 8).cast::<u64>(), b);
+            } else if n >= 4 {
+                let (a, b) = (ld(src.cast::<u32>()), ld(src.add(n - 4).cast::<u32>()));
+                st(dest.cast::<u32>(), a);
+                st(dest.add(n - 4).cast::<u32>(), b);
+            } else if n > 0 {
+                let (a, b, c) = (*src, *src.add(n / 2), *src.add(n - 1));
+                *dest = a;
+                *dest.add(n / 2) = b;
+                *dest.add(n - 1) = c;
+            }
+            return;
+        }
+        let gap = (dest as usize).wrapping_sub(src as usize);
+        if n <= 256 || gap < n {
+            // Forward when dest is before src or apart from it; backward when
+            // dest overlaps src's tail. The chunk at the far end is read
+            // first and written last, so no chunk reads what the copy wrote.
+            let mut i = 0;
+            if gap >= n {
+                let last = ld(src.add(n - CHUNK).cast::<Chunk>());
+                while i + CHUNK < n {
+                    st(dest.add(i).cast::<Chunk>(), ld(src.add(i).cast::<Chunk>()));
+                    i += CHUNK;
+                    // Keeps LLVM from turning the loop into a call of
+                    // memcpy/memmove: this function.
+                    compiler_fence(Ordering::SeqCst);
+                }
+                st(dest.add(n - CHUNK).cast::<Chunk>(), last);
+            } else {
+                let first = ld(src.cast::<Chunk>());
+                let mut end = n;
+                while end > CHUNK {
+                    end -= CHUNK;
+                    st(dest.add(end).cast::<Chunk>(), ld(src.add(end).cast::<Chunk>()));
+                    compiler_fence(Ordering::SeqCst);
+                }
+                st(dest.cast::<Chunk>(), first);
+            }
+            return;
+        }
+        core::arch::asm!("rep movsb", inout("rcx") n => _, inout("rdi") dest => _,
+            inout("rsi") src => _, options(nostack, preserves_flags));
+    }
+}
+
 /// The text of `_start`. With `$relocate`, it first applies the
 /// `R_X86_64_RELATIVE` relocations of a static PIE, which no dynamic loader
 /// applies: for each `Elf64_Rela` in `DT_RELA`/`DT_RELASZ` of `_DYNAMIC`,
@@ -152,11 +222,15 @@ macro_rules! __start_asm {
     };
 }
 
-/// `memcpy`, `memmove`, `memset`, `memcmp`, `bcmp` and `strlen`, which compiled Rust
-/// code calls and a C library would otherwise supply. Copies and fills use
-/// `rep movsb`/`rep stosb`, which CPUs since Ivy Bridge (ERMSB) run at full
-/// speed for large sizes; the decoder's short copies are inlined and never
-/// come here.
+/// `memcpy`, `memmove`, `memset`, `memcmp`, `bcmp` and `strlen`, which
+/// compiled Rust code calls and a C library would otherwise supply.
+///
+/// The decoder copies millions of short runs, so sizes up to 256 bytes are
+/// done with unaligned 16-byte moves (the first and last 16 bytes overlap
+/// the middle instead of a byte loop); `rep movsb`, which costs a few dozen
+/// cycles to start but then runs at full speed on CPUs with ERMSB, takes the
+/// rest. With `rep movsb` alone, decoding a 34 MB build took 50 ms instead
+/// of 18 ms.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __mem_functions {
@@ -166,10 +240,7 @@ macro_rules! __mem_functions {
         #[no_mangle]
         pub unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
             // SAFETY: the caller guarantees both ranges are valid and disjoint.
-            unsafe {
-                ::core::arch::asm!("rep movsb", inout("rcx") n => _, inout("rdi") dest => _,
-                    inout("rsi") src => _, options(nostack, preserves_flags))
-            };
+            unsafe { $crate::rt::copy(dest, src, n) };
             dest
         }
 
@@ -177,22 +248,8 @@ macro_rules! __mem_functions {
         /// As C's `memmove`.
         #[no_mangle]
         pub unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-            if (dest as usize).wrapping_sub(src as usize) >= n {
-                // No overlap, or dest before src: a forward copy is right.
-                // SAFETY: the caller guarantees both ranges are valid.
-                unsafe {
-                    ::core::arch::asm!("rep movsb", inout("rcx") n => _, inout("rdi") dest => _,
-                        inout("rsi") src => _, options(nostack, preserves_flags))
-                };
-            } else {
-                // dest overlaps the tail of src: copy backwards.
-                // SAFETY: as above; the direction flag is restored at once.
-                unsafe {
-                    ::core::arch::asm!("std", "rep movsb", "cld", inout("rcx") n => _,
-                        inout("rdi") dest.add(n - 1) => _, inout("rsi") src.add(n - 1) => _,
-                        options(nostack))
-                };
-            }
+            // SAFETY: the caller guarantees both ranges are valid.
+            unsafe { $crate::rt::copy(dest, src, n) };
             dest
         }
 
