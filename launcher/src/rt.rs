@@ -302,3 +302,41 @@ macro_rules! __mem_functions {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `copy` against core's memmove, for every size up to past the `rep
+    /// movsb` threshold and source/destination offsets that overlap both ways.
+    #[test]
+    fn copy_matches_memmove_whatever_the_overlap() {
+        let original: Vec<u8> = (0..1200u32).map(|i| (i * 7 + i / 256) as u8).collect();
+        for n in (0..300).chain([511, 512, 513, 700]) {
+            for (src, dst) in
+                [(100, 100), (100, 101), (101, 100), (100, 117), (117, 100), (0, 400), (400, 0), (50, 90)]
+            {
+                let mut want = original.clone();
+                let mut got = original.clone();
+                // SAFETY: both ranges lie inside the 1200-byte buffers.
+                unsafe {
+                    core::ptr::copy(want.as_ptr().add(src), want.as_mut_ptr().add(dst), n);
+                    copy(got.as_mut_ptr().add(dst), got.as_ptr().add(src), n);
+                }
+                assert!(got == want, "n {n}, src {src}, dst {dst}");
+            }
+        }
+    }
+
+    #[test]
+    fn c_strings_stop_at_null() {
+        let a = c"first";
+        let b = c"";
+        let array = [a.as_ptr().cast::<u8>(), b.as_ptr().cast::<u8>(), core::ptr::null()];
+        // SAFETY: a NULL-terminated array of NUL-terminated strings that outlive the iterator.
+        let all: Vec<&[u8]> = unsafe { CStrings::new(array.as_ptr()) }.collect();
+        assert_eq!(all, [&b"first"[..], &b""[..]]);
+        // SAFETY: NULL is allowed.
+        assert_eq!(unsafe { CStrings::new(core::ptr::null()) }.count(), 0);
+    }
+}
