@@ -1,9 +1,9 @@
 //! Reading a bundle from its file, without running it: the `.multiarch`
 //! table and the sections that hold the builds.
 
+use crate::meta::{self, BlobMeta, Meta, MetaError};
 use crate::sha256;
 use multiarch_launcher::codec::DecodeError;
-use crate::meta::{self, BlobMeta, Meta, MetaError};
 use multiarch_launcher::{Compression, Level};
 use object::{Object, ObjectSection};
 use std::fmt;

@@ -19,9 +19,9 @@
 //!   section      string: the ELF section holding the stored bytes
 //! ```
 
+use core::fmt;
 use multiarch_launcher::Compression;
 use multiarch_launcher::Level;
-use core::fmt;
 
 /// The section that holds the table.
 pub const SECTION: &str = ".multiarch";

@@ -32,6 +32,7 @@ pub mod rt;
 pub mod select;
 pub mod sys;
 pub mod text;
+pub mod writer;
 
 pub use bundle::{Blob, Bundle, Compression, PageAligned, Variant};
 pub use level::Level;

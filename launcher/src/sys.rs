@@ -144,11 +144,14 @@ const SYS_MUNMAP: usize = 11;
 const SYS_RT_SIGACTION: usize = 13;
 const SYS_MADVISE: usize = 28;
 const SYS_GETPID: usize = 39;
+const SYS_CLONE: usize = 56;
+const SYS_EXIT: usize = 60;
 const SYS_EXECVE: usize = 59;
 const SYS_FCNTL: usize = 72;
 const SYS_FTRUNCATE: usize = 77;
 const SYS_FCHMOD: usize = 91;
 const SYS_GETEUID: usize = 107;
+const SYS_FUTEX: usize = 202;
 const SYS_GETDENTS64: usize = 217;
 const SYS_EXIT_GROUP: usize = 231;
 const SYS_OPENAT: usize = 257;
@@ -414,6 +417,86 @@ pub unsafe fn secure_mode(envp: *const *const u8) -> bool {
             aux = aux.add(2);
         }
     }
+}
+
+const FUTEX_WAIT_PRIVATE: usize = 128;
+const FUTEX_WAKE_PRIVATE: usize = 129;
+
+/// Sleeps while `word` holds `expected` (or until a wake-up; callers loop).
+pub fn futex_wait(word: &core::sync::atomic::AtomicU32, expected: u32) {
+    // SAFETY: `word` is a live, aligned u32; no timeout.
+    unsafe { syscall4(SYS_FUTEX, word.as_ptr() as usize, FUTEX_WAIT_PRIVATE, expected as usize, 0) };
+}
+
+/// As [`futex_wait`], for the word `CLONE_CHILD_CLEARTID` clears: the
+/// kernel wakes it as a shared futex, which a private wait does not see.
+pub fn futex_wait_shared(word: &core::sync::atomic::AtomicU32, expected: u32) {
+    const FUTEX_WAIT: usize = 0;
+    // SAFETY: `word` is a live, aligned u32; no timeout.
+    unsafe { syscall4(SYS_FUTEX, word.as_ptr() as usize, FUTEX_WAIT, expected as usize, 0) };
+}
+
+/// Wakes every thread waiting on `word`.
+pub fn futex_wake(word: &core::sync::atomic::AtomicU32) {
+    // SAFETY: `word` is a live, aligned u32.
+    unsafe { syscall3(SYS_FUTEX, word.as_ptr() as usize, FUTEX_WAKE_PRIVATE, i32::MAX as usize) };
+}
+
+/// Starts `f(arg)` on a new thread of this process, running on the stack
+/// that ends at `stack_top`; the thread ends when `f` returns. When it has
+/// ended, the kernel sets `*exited` to 0 and wakes its futex waiters
+/// (`CLONE_CHILD_CLEARTID`), so its stack may be freed after that.
+///
+/// # Safety
+/// `stack_top` must be the 16-byte aligned end of a writable region large
+/// enough for `f`, which must stay mapped, like everything `arg` points to,
+/// until `*exited` is 0. `f` must not touch thread-local storage (there is
+/// none) nor unwind.
+pub unsafe fn spawn_thread(
+    stack_top: *mut u8,
+    f: extern "C" fn(*const u8),
+    arg: *const u8,
+    exited: &core::sync::atomic::AtomicU32,
+) -> Result<()> {
+    const FLAGS: usize = 0x100 // CLONE_VM
+        | 0x200 // CLONE_FS
+        | 0x400 // CLONE_FILES
+        | 0x800 // CLONE_SIGHAND
+        | 0x1_0000 // CLONE_THREAD
+        | 0x4_0000 // CLONE_SYSVSEM
+        | 0x20_0000; // CLONE_CHILD_CLEARTID
+    let ret: isize;
+    // SAFETY: the caller vouches for the stack and the function. In the
+    // child, which starts on the new stack with the parent's registers,
+    // the asm calls f(arg) and then exits the thread; it never returns into
+    // the parent's Rust frame. The parent continues after the syscall.
+    unsafe {
+        asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "mov eax, {exit}",
+            "xor edi, edi",
+            "syscall",
+            "ud2",
+            "2:",
+            exit = const SYS_EXIT,
+            inlateout("rax") SYS_CLONE as isize => ret,
+            in("rdi") FLAGS,
+            in("rsi") stack_top,
+            in("rdx") 0usize,
+            in("r10") exited.as_ptr(),
+            in("r8") 0usize,
+            in("r12") arg,
+            in("r13") f,
+            lateout("rcx") _,
+            lateout("r11") _,
+        )
+    };
+    check(ret).map(drop)
 }
 
 /// An anonymous private mapping, unmapped on drop: the launcher's only heap.
