@@ -59,6 +59,7 @@ impl fmt::Display for DecodeError {
 
 impl core::error::Error for DecodeError {}
 
+#[derive(Debug)]
 struct Input<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -114,78 +115,132 @@ pub fn unzigzag(v: u64) -> i64 {
 /// chunks where they fit, which may leave arbitrary bytes in `out[size..]`.
 /// With fewer than [`SLACK`] spare bytes it is only slower.
 pub fn decode_into(stream: &[u8], reference: &[u8], out: &mut [u8], size: usize) -> Result<(), DecodeError> {
-    if out.len() < size {
-        return Err(DecodeError::WrongSize);
+    let mut decoder = Decoder::new(stream, reference);
+    decoder.decode_to(out, size, usize::MAX)?;
+    if decoder.is_done() {
+        Ok(())
+    } else {
+        Err(DecodeError::Truncated)
     }
-    let cap = out.len();
-    let mut input = Input { bytes: stream, pos: 0 };
-    let mut at = 0usize; // bytes of `out` written so far
-    let mut last_ref = 0usize;
-    loop {
-        let lit = input.varint()?;
-        if lit > (size - at) as u64 {
+}
+
+/// [`decode_into`] in steps: each call decodes until a given number of
+/// bytes is final, so that they can be used (written to a file) while the
+/// rest is decoded.
+#[derive(Debug)]
+pub struct Decoder<'a> {
+    input: Input<'a>,
+    reference: &'a [u8],
+    /// Bytes of the output written so far.
+    at: usize,
+    last_ref: usize,
+    done: bool,
+}
+
+impl<'a> Decoder<'a> {
+    /// A decoder of `stream` against `reference`.
+    pub fn new(stream: &'a [u8], reference: &'a [u8]) -> Decoder<'a> {
+        Decoder { input: Input { bytes: stream, pos: 0 }, reference, at: 0, last_ref: 0, done: false }
+    }
+
+    /// Whether the whole stream has been decoded and checked.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Decodes until at least `until` bytes of `out[..size]` are final, or to
+    /// the end of the stream; returns how many are final. Every call must
+    /// pass the same `out` and `size` (the stream copies from its earlier
+    /// output); `out` is as for [`decode_into`].
+    pub fn decode_to(&mut self, out: &mut [u8], size: usize, until: usize) -> Result<usize, DecodeError> {
+        if out.len() < size || self.at > size {
             return Err(DecodeError::WrongSize);
         }
-        let lit = lit as usize;
-        match input.bytes.get(input.pos..input.pos + SLACK) {
-            Some(ahead) if lit <= SLACK && at + SLACK <= cap => {
-                out[at..at + SLACK].copy_from_slice(ahead);
-                input.pos += lit;
+        if self.done {
+            return Ok(self.at);
+        }
+        let cap = out.len();
+        let reference = self.reference;
+        // Locals, not fields, in the loop: they stay in registers.
+        let mut input = Input { bytes: self.input.bytes, pos: self.input.pos };
+        let mut at = self.at;
+        let mut last_ref = self.last_ref;
+        let result = loop {
+            if at >= until {
+                break Ok(at);
             }
-            _ => out[at..at + lit].copy_from_slice(input.take(lit)?),
-        }
-        at += lit;
-        let len = input.varint()?;
-        if len == 0 {
-            break;
-        }
-        if len > (size - at) as u64 {
-            return Err(DecodeError::WrongSize);
-        }
-        let len = len as usize;
-        let code = input.varint()?;
-        let offset = code >> 1;
-        if code & 1 == 0 {
-            if offset >= at as u64 {
-                return Err(DecodeError::BadOffset);
+            let lit = input.varint()?;
+            if lit > (size - at) as u64 {
+                return Err(DecodeError::WrongSize);
             }
-            let distance = offset as usize + 1;
-            let start = at - distance;
-            if distance >= SLACK && len <= SLACK && at + SLACK <= cap {
-                let chunk: [u8; SLACK] = out[start..start + SLACK].try_into().unwrap_or([0; SLACK]);
-                out[at..at + SLACK].copy_from_slice(&chunk);
-            } else if distance >= len {
-                out.copy_within(start..start + len, at);
-            } else {
-                // Overlapping: the copy repeats the last `distance` bytes.
-                // Each pass copies everything written so far of the match,
-                // so the chunk doubles: O(log) calls instead of per byte.
-                let mut done = 0;
-                while done < len {
-                    let chunk = (distance + done).min(len - done);
-                    out.copy_within(start..start + chunk, at + done);
-                    done += chunk;
+            let lit = lit as usize;
+            match input.bytes.get(input.pos..input.pos + SLACK) {
+                Some(ahead) if lit <= SLACK && at + SLACK <= cap => {
+                    out[at..at + SLACK].copy_from_slice(ahead);
+                    input.pos += lit;
                 }
+                _ => out[at..at + lit].copy_from_slice(input.take(lit)?),
             }
-        } else {
-            let pos = (last_ref as i64).checked_add(unzigzag(offset)).ok_or(DecodeError::BadOffset)?;
-            let pos = usize::try_from(pos).map_err(|_| DecodeError::BadOffset)?;
-            let end = pos.checked_add(len).filter(|&e| e <= reference.len()).ok_or(DecodeError::BadOffset)?;
-            match reference.get(pos..pos + SLACK) {
-                Some(src) if len <= SLACK && at + SLACK <= cap => out[at..at + SLACK].copy_from_slice(src),
-                _ => out[at..at + len].copy_from_slice(&reference[pos..end]),
+            at += lit;
+            let len = input.varint()?;
+            if len == 0 {
+                if at != size {
+                    break Err(DecodeError::WrongSize);
+                }
+                if input.pos != input.bytes.len() {
+                    break Err(DecodeError::TrailingData);
+                }
+                self.done = true;
+                break Ok(at);
             }
-            last_ref = end;
-        }
-        at += len;
+            if len > (size - at) as u64 {
+                return Err(DecodeError::WrongSize);
+            }
+            let len = len as usize;
+            let code = input.varint()?;
+            let offset = code >> 1;
+            if code & 1 == 0 {
+                if offset >= at as u64 {
+                    return Err(DecodeError::BadOffset);
+                }
+                let distance = offset as usize + 1;
+                let start = at - distance;
+                if distance >= SLACK && len <= SLACK && at + SLACK <= cap {
+                    let chunk: [u8; SLACK] = out[start..start + SLACK].try_into().unwrap_or([0; SLACK]);
+                    out[at..at + SLACK].copy_from_slice(&chunk);
+                } else if distance >= len {
+                    out.copy_within(start..start + len, at);
+                } else {
+                    // Overlapping: the copy repeats the last `distance` bytes.
+                    // Each pass copies everything written so far of the match,
+                    // so the chunk doubles: O(log) calls instead of per byte.
+                    let mut done = 0;
+                    while done < len {
+                        let chunk = (distance + done).min(len - done);
+                        out.copy_within(start..start + chunk, at + done);
+                        done += chunk;
+                    }
+                }
+            } else {
+                let pos = (last_ref as i64).checked_add(unzigzag(offset)).ok_or(DecodeError::BadOffset)?;
+                let pos = usize::try_from(pos).map_err(|_| DecodeError::BadOffset)?;
+                let end =
+                    pos.checked_add(len).filter(|&e| e <= reference.len()).ok_or(DecodeError::BadOffset)?;
+                match reference.get(pos..pos + SLACK) {
+                    Some(src) if len <= SLACK && at + SLACK <= cap => {
+                        out[at..at + SLACK].copy_from_slice(src)
+                    }
+                    _ => out[at..at + len].copy_from_slice(&reference[pos..end]),
+                }
+                last_ref = end;
+            }
+            at += len;
+        };
+        self.input.pos = input.pos;
+        self.at = at;
+        self.last_ref = last_ref;
+        result
     }
-    if at != size {
-        return Err(DecodeError::WrongSize);
-    }
-    if input.pos != stream.len() {
-        return Err(DecodeError::TrailingData);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -243,6 +298,40 @@ mod tests {
         assert_eq!(decode(&[0xff; 11], r, 1), Err(DecodeError::BadVarint));
         // A huge declared size fails cleanly.
         assert!(decode(&[0, 0], r, usize::MAX).is_err());
+    }
+
+    /// Decoding in steps gives what one call gives, and each step's bytes
+    /// are final when it returns.
+    #[test]
+    fn steps_decode_the_same_bytes() {
+        let reference = b"0123456789";
+        let mut s = Vec::new();
+        for k in 0..50 {
+            varint(&mut s, 3);
+            s.extend_from_slice(b"abc");
+            varint(&mut s, 7);
+            varint(&mut s, 2 << 1);
+            varint(&mut s, 0);
+            varint(&mut s, 4);
+            // Reference "0123": at 0, then 4 back from where the last ended.
+            varint(&mut s, if k == 0 { 1 } else { 7 << 1 | 1 });
+        }
+        varint(&mut s, 0);
+        varint(&mut s, 0);
+        let size = 50 * 14;
+        let whole = decode(&s, reference, size).unwrap();
+        for step in [1, 5, 13, 64, 1000] {
+            let mut out = vec![0; size + SLACK];
+            let mut d = Decoder::new(&s, reference);
+            let mut last = 0;
+            while !d.is_done() {
+                let ready = d.decode_to(&mut out, size, last + step).unwrap();
+                assert!(ready >= (last + step).min(size) && ready <= size, "step {step}");
+                assert_eq!(out[..ready], whole[..ready], "step {step}");
+                last = ready;
+            }
+            assert_eq!(d.decode_to(&mut out, size, usize::MAX), Ok(size));
+        }
     }
 
     #[test]
