@@ -64,29 +64,73 @@ impl Blob {
     /// The build's bytes: borrowed when stored, else decoded (the base
     /// first) into memory mapped for them.
     pub fn decode(&self) -> Result<Decoded, DecodeFailure> {
-        let size = usize::try_from(self.size).map_err(|_| DecodeFailure::Damaged(DecodeError::WrongSize))?;
-        match self.compression {
-            Compression::Stored if self.data.len() == size => Ok(Decoded::Stored(self.data)),
-            Compression::Stored => Err(DecodeFailure::Damaged(DecodeError::WrongSize)),
-            Compression::Lz => decode_mapped(self.data, &[], size),
+        if self.compression == Compression::Stored {
+            return match usize::try_from(self.size) {
+                Ok(size) if size == self.data.len() => Ok(Decoded::Stored(self.data)),
+                _ => Err(DecodeFailure::Damaged(DecodeError::WrongSize)),
+            };
+        }
+        let mut mapping = Mapping::new(self.room()?).map_err(DecodeFailure::NoMemory)?;
+        self.decode_to(mapping.as_mut_slice(), usize::MAX, &mut |_| {})?;
+        Ok(Decoded::Mapped { mapping, len: self.size as usize })
+    }
+
+    /// How many bytes [`Blob::decode_to`] needs: the size and the decoder's
+    /// slack.
+    pub fn room(&self) -> Result<usize, DecodeFailure> {
+        usize::try_from(self.size)
+            .ok()
+            .and_then(|size| size.checked_add(codec::SLACK))
+            .ok_or(DecodeFailure::Damaged(DecodeError::WrongSize))
+    }
+
+    /// Decodes a compressed blob into `out` (at least [`Blob::room`] bytes),
+    /// calling `ready(n)` whenever `out[..n]` has grown by about `step` more
+    /// final bytes, and once at the end with the size. The base of a delta
+    /// is decoded first, into its own mapping. A stored blob is copied.
+    pub fn decode_to(
+        &self,
+        out: &mut [u8],
+        step: usize,
+        ready: &mut dyn FnMut(usize),
+    ) -> Result<(), DecodeFailure> {
+        let size = self.room()? - codec::SLACK;
+        if out.len() < size {
+            return Err(DecodeFailure::Damaged(DecodeError::WrongSize));
+        }
+        let base;
+        let reference: &[u8] = match self.compression {
+            Compression::Stored => {
+                if self.data.len() != size {
+                    return Err(DecodeFailure::Damaged(DecodeError::WrongSize));
+                }
+                out[..size].copy_from_slice(self.data);
+                ready(size);
+                return Ok(());
+            }
+            Compression::Lz => &[],
             Compression::LzDelta => {
-                let base = self
+                let b = self
                     .base
                     .filter(|b| b.compression != Compression::LzDelta)
                     .ok_or(DecodeFailure::Damaged(DecodeError::BadOffset))?;
-                let reference = base.decode()?;
-                decode_mapped(self.data, reference.as_bytes(), size)
+                base = b.decode()?;
+                base.as_bytes()
             }
+        };
+        let step = step.max(1);
+        let mut decoder = codec::Decoder::new(self.data, reference);
+        let mut until = step.min(size);
+        loop {
+            let n = decoder.decode_to(out, size, until).map_err(DecodeFailure::Damaged)?;
+            if decoder.is_done() {
+                ready(n);
+                return Ok(());
+            }
+            ready(n);
+            until = n.saturating_add(step);
         }
     }
-}
-
-fn decode_mapped(stream: &[u8], reference: &[u8], size: usize) -> Result<Decoded, DecodeFailure> {
-    // SLACK spare bytes let the decoder copy in fixed-size chunks to the end.
-    let room = size.checked_add(codec::SLACK).ok_or(DecodeFailure::Damaged(DecodeError::WrongSize))?;
-    let mut mapping = Mapping::new(room).map_err(DecodeFailure::NoMemory)?;
-    codec::decode_into(stream, reference, mapping.as_mut_slice(), size).map_err(DecodeFailure::Damaged)?;
-    Ok(Decoded::Mapped { mapping, len: size })
 }
 
 /// A build's bytes, as [`Blob::decode`] gives them.

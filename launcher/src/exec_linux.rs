@@ -4,9 +4,10 @@
 //! environment block, passed through as the kernel gave them.
 
 use crate::bformat;
-use crate::bundle::{Blob, Bundle, DecodeFailure};
-use crate::sys::{self, Errno, Stat};
+use crate::bundle::{Blob, Bundle, Compression, DecodeFailure};
+use crate::sys::{self, Errno, Mapping, Stat};
 use crate::text::{Buf, Lossy};
+use crate::writer::Writer;
 use core::ffi::CStr;
 use core::fmt;
 
@@ -299,8 +300,53 @@ fn write_new_file(tmp: &Path, blob: &Blob) -> Result<(), ExecError> {
         .map_err(|e| cache_err("cannot create", tmp.as_bytes(), e))?;
     // The umask may have taken the execute bit: set the mode explicitly.
     sys::fchmod(&fd, 0o700).map_err(|e| cache_err("cannot chmod", tmp.as_bytes(), e))?;
-    let bytes = blob.decode().map_err(ExecError::Decode)?;
-    sys::write_all(fd.0, bytes.as_bytes()).map_err(|e| cache_err("cannot write", tmp.as_bytes(), e))
+    match write_build(&fd, blob) {
+        Ok(()) => Ok(()),
+        Err(WriteFailure::Decode(e)) => Err(ExecError::Decode(e)),
+        Err(WriteFailure::Write(e)) => Err(cache_err("cannot write", tmp.as_bytes(), e)),
+    }
+}
+
+/// Why [`write_build`] failed.
+enum WriteFailure {
+    Decode(DecodeFailure),
+    Write(Errno),
+}
+
+/// From this size on, a second thread writes what is decoded while the
+/// rest is decoded (see [`crate::writer`]); below it a thread is not worth
+/// its start.
+const PIPELINE_MIN: usize = 4 << 20;
+/// How much the decoder hands the writer at a time.
+const PIPELINE_STEP: usize = 1 << 20;
+
+/// Writes the build of `blob` to `fd`: a stored one straight from the
+/// launcher, a compressed one decoded into a mapping and written as it is
+/// decoded.
+fn write_build(fd: &sys::Fd, blob: &Blob) -> Result<(), WriteFailure> {
+    if blob.compression == Compression::Stored {
+        let bytes = blob.decode().map_err(WriteFailure::Decode)?;
+        return sys::write_all(fd.0, bytes.as_bytes()).map_err(WriteFailure::Write);
+    }
+    let room = blob.room().map_err(WriteFailure::Decode)?;
+    let size = room - crate::codec::SLACK;
+    let mut out = Mapping::new(room).map_err(|e| WriteFailure::Decode(DecodeFailure::NoMemory(e)))?;
+    let data = out.as_slice().as_ptr();
+    // Declared after `out`, so dropped (its thread stopped) before `out` is
+    // unmapped, on every path. If no thread can be started, write after.
+    // SAFETY: `out` and `fd` outlive the writer; the decoder publishes only
+    // bytes it will not write again (it only reads them, for its copies).
+    let writer = if size >= PIPELINE_MIN { unsafe { Writer::start(fd.0, data, size) }.ok() } else { None };
+    let mut publish = |n: usize| {
+        if let Some(w) = &writer {
+            w.publish(n);
+        }
+    };
+    blob.decode_to(out.as_mut_slice(), PIPELINE_STEP, &mut publish).map_err(WriteFailure::Decode)?;
+    match writer {
+        Some(w) => w.finish().map_err(WriteFailure::Write),
+        None => sys::write_all(fd.0, &out.as_slice()[..size]).map_err(WriteFailure::Write),
+    }
 }
 
 /// Fails where `execve` of `path` would be refused for permission, e.g. a
@@ -338,14 +384,11 @@ pub fn exec_memfd(blob: &Blob, name: &CStr, args: Args) -> ExecError {
     };
     // Sizing once up front spares the kernel growing the file per write.
     let _ = sys::ftruncate(&fd, blob.size);
-    let bytes = match blob.decode() {
-        Ok(bytes) => bytes,
-        Err(e) => return ExecError::Decode(e),
-    };
-    if let Err(e) = sys::write_all(fd.0, bytes.as_bytes()) {
-        return fail("writing the build", e);
+    match write_build(&fd, blob) {
+        Ok(()) => {}
+        Err(WriteFailure::Decode(e)) => return ExecError::Decode(e),
+        Err(WriteFailure::Write(e)) => return fail("writing the build", e),
     }
-    drop(bytes);
     // F_SEAL_FUTURE_WRITE (Linux 5.1) forbids writes from now on without
     // waiting for pinned pages as F_SEAL_WRITE does (about 1 ms at 80 MiB);
     // older kernels reject it and get F_SEAL_WRITE.
