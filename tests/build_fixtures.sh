@@ -30,13 +30,23 @@ for level in x86-64 x86-64-v2 x86-64-v3 x86-64-v4; do
   mv "$out/payload-$level.tmp" "$out/payload-$level"
 done
 
-# bundle NAME RUSTFLAGS COMPRESSION LEVEL...
+# big: the payload plus ~6 MiB of compressible text per build, so that the
+# launcher decodes in steps while its writer thread writes (from 4 MiB on,
+# launcher/src/writer.rs).
+for level in x86-64 x86-64-v4; do
+  { cat "$out/payload-$level"; seq 1 300000 | sed "s/^/$level padding line /"; } > "$out/big-payload-$level.tmp"
+  chmod +x "$out/big-payload-$level.tmp"
+  mv "$out/big-payload-$level.tmp" "$out/big-payload-$level"
+done
+
+# bundle NAME RUSTFLAGS COMPRESSION LEVEL... (PAYLOAD: the builds' file
+# name prefix, default payload)
 bundle() {
   local name=$1 rustflags=$2 compression=$3; shift 3
   local dir=$out/$name
   "$root/tests/bundle_crate.sh" "$dir" "$name"
   local args=()
-  for level in "$@"; do args+=(--variant "$level=$out/payload-$level"); done
+  for level in "$@"; do args+=(--variant "$level=$out/${PAYLOAD:-payload}-$level"); done
   "$multiarch" pack --program "payload_$name" --label "tests/build_fixtures.sh:$name" \
     --target "$(rustc -vV | sed -n "s/^host: //p")" \
     --compression "$compression" --blob-dir "$dir/src/blobs" \
@@ -56,4 +66,5 @@ bundle() {
 bundle full "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v2 x86-64-v3 x86-64-v4
 bundle dynamic "" none x86-64 x86-64-v2 x86-64-v3 x86-64-v4
 bundle v1v3 "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3
+PAYLOAD=big-payload bundle big "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v4
 echo "fixtures in $out"

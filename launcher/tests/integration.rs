@@ -983,3 +983,36 @@ fn launcher_links_no_library_and_relocates_itself() {
     assert!(!types.is_empty(), "no relocations read:\n{relocs}");
     assert!(types.iter().all(|&t| t == "R_X86_64_RELATIVE"), "{types:?}");
 }
+
+/// Builds of 4 MiB and more are decoded in steps while a second thread
+/// writes them (launcher/src/writer.rs): the cache entry, the memfd and the
+/// extracted bytes must all be the exact build, whichever level runs.
+#[test]
+fn big_builds_are_written_while_decoded() {
+    let sb = Sandbox::new("big");
+    let bundle = fixtures().file("big/big");
+    let cpu = host_level();
+    let level = if cpu >= Level::V4 { Level::V4 } else { Level::V1 };
+    let want = fs::read(fixtures().file(&format!("big-payload-{}", level.cpu_name()))).expect("big payload");
+    assert!(want.len() > 5 << 20, "the big payload is {} bytes", want.len());
+    for forced in [Level::V1, level] {
+        let out = run_ok(
+            sb.command(&bundle).env("MULTIARCH_DEBUG", "extract").env("MULTIARCH_LEVEL", forced.short_name()),
+        );
+        let expected =
+            fs::read(fixtures().file(&format!("big-payload-{}", forced.cpu_name()))).expect("payload");
+        assert!(
+            out.stdout == expected,
+            "extract {forced}: {} bytes, want {}",
+            out.stdout.len(),
+            expected.len()
+        );
+    }
+    for mode in MODES {
+        let out = run_ok(sb.command(&bundle).arg("report").env("MULTIARCH_EXEC", mode));
+        assert_eq!(Report::parse(&out).level, level.cpu_name(), "via {mode}");
+    }
+    let entry = files_named(&sb.cache_root(), "payload_big");
+    assert_eq!(entry.len(), 1, "{entry:?}");
+    assert!(fs::read(&entry[0]).expect("cache entry") == want, "cache entry differs from the build");
+}

@@ -75,6 +75,11 @@ impl Fixtures {
         self.dir.join(format!("payload-{}", level.cpu_name()))
     }
 
+    /// A file of the fixtures directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
     /// The bundle's executable.
     pub fn bundle(&self, bundle: Bundle) -> PathBuf {
         self.dir.join(bundle.name()).join(bundle.name())
