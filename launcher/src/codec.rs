@@ -103,6 +103,39 @@ impl<'a> Input<'a> {
 /// Bytes the fast paths copy at once, and the output's spare room for them.
 pub const SLACK: usize = 16;
 
+/// The size of the fixed copies of the fast paths.
+const CHUNK: usize = 16;
+
+/// `len` rounded up to whole chunks (at least one): what `copy_chunks` touches.
+#[inline(always)]
+fn chunks(len: usize) -> usize {
+    len.max(1).div_ceil(CHUNK) * CHUNK
+}
+
+/// Copies `len` bytes as whole 16-byte chunks, front to back: up to
+/// `chunks(len)` bytes are written, the ones past `len` to be overwritten
+/// by what follows. Two unaligned 16-byte moves per chunk and no call.
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for `chunks(len)` bytes. If
+/// they overlap, `dst` must be at least 16 bytes after `src`, so that each
+/// chunk reads only bytes already final.
+#[inline(always)]
+unsafe fn copy_chunks(dst: *mut u8, src: *const u8, len: usize) {
+    let mut i = 0;
+    loop {
+        // SAFETY: i < chunks(len), as the caller allows.
+        unsafe {
+            let v = core::ptr::read_unaligned(src.add(i).cast::<[u8; CHUNK]>());
+            core::ptr::write_unaligned(dst.add(i).cast::<[u8; CHUNK]>(), v);
+        }
+        i += CHUNK;
+        if i >= len {
+            break;
+        }
+    }
+}
+
 /// Undoes the zigzag mapping of signed to unsigned offsets.
 #[inline]
 pub fn unzigzag(v: u64) -> i64 {
@@ -165,6 +198,10 @@ impl<'a> Decoder<'a> {
         let mut input = Input { bytes: self.input.bytes, pos: self.input.pos };
         let mut at = self.at;
         let mut last_ref = self.last_ref;
+        // Every write below goes through `op`, and every index is checked
+        // against `cap` (writes), `at` (self copies), the stream's or the
+        // reference's length (reads) before the copy; see `copy_chunks`.
+        let op = out.as_mut_ptr();
         let result = loop {
             if at >= until {
                 break Ok(at);
@@ -174,13 +211,19 @@ impl<'a> Decoder<'a> {
                 return Err(DecodeError::WrongSize);
             }
             let lit = lit as usize;
-            match input.bytes.get(input.pos..input.pos + SLACK) {
-                Some(ahead) if lit <= SLACK && at + SLACK <= cap => {
-                    out[at..at + SLACK].copy_from_slice(ahead);
-                    input.pos += lit;
+            let from = input.pos;
+            let end =
+                from.checked_add(lit).filter(|&e| e <= input.bytes.len()).ok_or(DecodeError::Truncated)?;
+            // SAFETY: out[at..at + lit] is inside out (lit <= size - at);
+            // with room for whole chunks, they stay inside both buffers.
+            unsafe {
+                if from + chunks(lit) <= input.bytes.len() && at + chunks(lit) <= cap {
+                    copy_chunks(op.add(at), input.bytes.as_ptr().add(from), lit);
+                } else {
+                    core::ptr::copy_nonoverlapping(input.bytes.as_ptr().add(from), op.add(at), lit);
                 }
-                _ => out[at..at + lit].copy_from_slice(input.take(lit)?),
             }
+            input.pos = end;
             at += lit;
             let len = input.varint()?;
             if len == 0 {
@@ -205,20 +248,29 @@ impl<'a> Decoder<'a> {
                 }
                 let distance = offset as usize + 1;
                 let start = at - distance;
-                if distance >= SLACK && len <= SLACK && at + SLACK <= cap {
-                    let chunk: [u8; SLACK] = out[start..start + SLACK].try_into().unwrap_or([0; SLACK]);
-                    out[at..at + SLACK].copy_from_slice(&chunk);
-                } else if distance >= len {
-                    out.copy_within(start..start + len, at);
-                } else {
-                    // Overlapping: the copy repeats the last `distance` bytes.
-                    // Each pass copies everything written so far of the match,
-                    // so the chunk doubles: O(log) calls instead of per byte.
-                    let mut done = 0;
-                    while done < len {
-                        let chunk = (distance + done).min(len - done);
-                        out.copy_within(start..start + chunk, at + done);
-                        done += chunk;
+                // SAFETY: start < at and at + len <= size <= cap, so every
+                // read is of written output and every write inside out.
+                unsafe {
+                    if distance >= CHUNK && at + chunks(len) <= cap {
+                        // Each chunk reads bytes at least CHUNK behind it:
+                        // already final when it is read.
+                        copy_chunks(op.add(at), op.add(start), len);
+                    } else if distance >= len {
+                        core::ptr::copy_nonoverlapping(op.add(start), op.add(at), len);
+                    } else if len <= 2 * CHUNK {
+                        // A short repeat of the last `distance` bytes.
+                        for k in 0..len {
+                            *op.add(at + k) = *op.add(start + k);
+                        }
+                    } else {
+                        // A long repeat: each pass copies everything written
+                        // so far of the match, so the chunk doubles.
+                        let mut done = 0;
+                        while done < len {
+                            let chunk = (distance + done).min(len - done);
+                            core::ptr::copy_nonoverlapping(op.add(start), op.add(at + done), chunk);
+                            done += chunk;
+                        }
                     }
                 }
             } else {
@@ -226,11 +278,14 @@ impl<'a> Decoder<'a> {
                 let pos = usize::try_from(pos).map_err(|_| DecodeError::BadOffset)?;
                 let end =
                     pos.checked_add(len).filter(|&e| e <= reference.len()).ok_or(DecodeError::BadOffset)?;
-                match reference.get(pos..pos + SLACK) {
-                    Some(src) if len <= SLACK && at + SLACK <= cap => {
-                        out[at..at + SLACK].copy_from_slice(src)
+                // SAFETY: reference[pos..end] is inside the reference and
+                // out[at..at + len] inside out; chunks only where both have room.
+                unsafe {
+                    if pos + chunks(len) <= reference.len() && at + chunks(len) <= cap {
+                        copy_chunks(op.add(at), reference.as_ptr().add(pos), len);
+                    } else {
+                        core::ptr::copy_nonoverlapping(reference.as_ptr().add(pos), op.add(at), len);
                     }
-                    _ => out[at..at + len].copy_from_slice(&reference[pos..end]),
                 }
                 last_ref = end;
             }
