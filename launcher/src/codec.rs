@@ -90,14 +90,6 @@ impl<'a> Input<'a> {
         }
         Err(DecodeError::BadVarint)
     }
-
-    #[inline]
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
-        let slice = self.bytes.get(self.pos..end).ok_or(DecodeError::Truncated)?;
-        self.pos = end;
-        Ok(slice)
-    }
 }
 
 /// Bytes the fast paths copy at once, and the output's spare room for them.
