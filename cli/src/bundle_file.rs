@@ -200,14 +200,14 @@ fn decode_with_base(
     let size = usize::try_from(blob.size).map_err(|_| BlobError::Codec(DecodeError::WrongSize))?;
     let data = match blob.compression {
         Compression::Stored => stored.to_vec(),
-        Compression::Lz => crate::decode_stream(stored, &[], size).map_err(BlobError::Codec)?,
+        Compression::Lz => crate::decode_blob(stored, &[], size).map_err(BlobError::Codec)?,
         Compression::LzDelta => {
             let base_i = base_index(parsed);
             if base_i == i {
                 return Err(BlobError::Base(base_i));
             }
             let reference = base().map_err(|_| BlobError::Base(base_i))?;
-            crate::decode_stream(stored, &reference, size).map_err(BlobError::Codec)?
+            crate::decode_blob(stored, &reference, size).map_err(BlobError::Codec)?
         }
     };
     if data.len() as u64 != blob.size {

@@ -53,6 +53,23 @@ pub fn decode_stream(
     Ok(out)
 }
 
+/// Decodes a compressed blob's stored bytes (its segment table and streams)
+/// against `reference` into a new buffer of exactly `size` bytes.
+pub fn decode_blob(
+    data: &[u8],
+    reference: &[u8],
+    size: usize,
+) -> Result<Vec<u8>, multiarch_launcher::codec::DecodeError> {
+    use multiarch_launcher::codec::{decode_blob_into, DecodeError, SLACK};
+    let full = size.checked_add(SLACK).ok_or(DecodeError::WrongSize)?;
+    let mut out: Vec<u8> = Vec::new();
+    out.try_reserve_exact(full).map_err(|_| DecodeError::WrongSize)?;
+    out.resize(full, 0);
+    decode_blob_into(data, reference, &mut out, size)?;
+    out.truncate(size);
+    Ok(out)
+}
+
 /// Reads and parses a bundle; errors name the file.
 pub fn open(path: &Path) -> Result<(Vec<u8>, Parsed)> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;

@@ -325,6 +325,39 @@ fn compress_blobs(blobs: &mut [Packed], base: usize) {
     }
 }
 
+/// From this size on a build is cut in two segments, which the launcher
+/// decodes on two threads (see `multiarch_launcher::codec::Segments`).
+pub const SEGMENT_MIN: usize = 8 << 20;
+
+/// The stored bytes of a compressed blob: the segment table and the
+/// segments' streams, each encoded against `reference`.
+pub fn encode_blob(data: &[u8], reference: &[u8]) -> Vec<u8> {
+    let cuts: &[usize] =
+        if data.len() >= SEGMENT_MIN { &[0, data.len() / 2, data.len()] } else { &[0, data.len()] };
+    let streams: Vec<(usize, Vec<u8>)> = cuts
+        .windows(2)
+        .map(|w| (w[1] - w[0], compress::encode(&data[w[0]..w[1]], reference, compress::Effort::default())))
+        .collect();
+    let mut out = Vec::new();
+    varint(&mut out, streams.len() as u64);
+    for (len, stream) in &streams {
+        varint(&mut out, *len as u64);
+        varint(&mut out, stream.len() as u64);
+    }
+    for (_, stream) in streams {
+        out.extend_from_slice(&stream);
+    }
+    out
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
 /// A blob's index, its bytes, and the reference to encode it against.
 type Job<'a> = (usize, &'a [u8], &'a [u8]);
 
@@ -339,9 +372,7 @@ fn encode_parallel(jobs: &[Job<'_>]) -> Vec<(usize, Vec<u8>)> {
                 s.spawn(move || {
                     chunk
                         .into_iter()
-                        .map(|(i, data, reference)| {
-                            (i, compress::encode(data, reference, compress::Effort::default()))
-                        })
+                        .map(|(i, data, reference)| (i, encode_blob(data, reference)))
                         .collect::<Vec<_>>()
                 })
             })

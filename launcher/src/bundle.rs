@@ -3,7 +3,7 @@
 
 use crate::codec::{self, DecodeError};
 use crate::level::Level;
-use crate::sys::{Errno, Mapping};
+use crate::sys::{self, Errno, Mapping};
 use core::fmt;
 
 /// How a blob's bytes are stored in the launcher.
@@ -118,18 +118,59 @@ impl Blob {
                 base.as_bytes()
             }
         };
-        let step = step.max(1);
-        let mut decoder = codec::Decoder::new(self.data, reference);
-        let mut until = step.min(size);
-        loop {
-            let n = decoder.decode_to(out, size, until).map_err(DecodeFailure::Damaged)?;
-            if decoder.is_done() {
-                ready(n);
+        let segments = codec::Segments::parse(self.data, size).map_err(DecodeFailure::Damaged)?;
+        if let &[(len0, first), (len1, second)] = segments.parts() {
+            if size >= PARALLEL_MIN {
+                // Two threads, each on its own part of `out`: the first
+                // segment gets exactly its length, so that its wild copies
+                // stay out of the second's.
+                let (head, tail) = out.split_at_mut(len0);
+                let mut other = Err(DecodeError::Truncated);
+                let here = sys::join(
+                    || other = codec::decode_into(second, reference, tail, len1),
+                    || decode_steps(first, reference, head, len0, step, &mut |n| ready(n)),
+                );
+                here?;
+                other.map_err(DecodeFailure::Damaged)?;
+                ready(size);
                 return Ok(());
             }
-            ready(n);
-            until = n.saturating_add(step);
         }
+        let mut at = 0;
+        for &(len, stream) in segments.parts() {
+            // A segment's wild copies may run into the next one, which is
+            // decoded after it and overwrites them.
+            decode_steps(stream, reference, &mut out[at..], len, step, &mut |n| ready(at + n))?;
+            at += len;
+        }
+        ready(size);
+        Ok(())
+    }
+}
+
+/// From this size on, a blob of two segments is decoded on two threads.
+const PARALLEL_MIN: usize = 4 << 20;
+
+/// Decodes one segment's `stream` into `out[..size]`, calling `ready(n)`
+/// whenever about `step` more bytes are final.
+fn decode_steps(
+    stream: &[u8],
+    reference: &[u8],
+    out: &mut [u8],
+    size: usize,
+    step: usize,
+    ready: &mut dyn FnMut(usize),
+) -> Result<(), DecodeFailure> {
+    let step = step.max(1);
+    let mut decoder = codec::Decoder::new(stream, reference);
+    let mut until = step.min(size);
+    loop {
+        let n = decoder.decode_to(out, size, until).map_err(DecodeFailure::Damaged)?;
+        if decoder.is_done() {
+            return Ok(());
+        }
+        ready(n);
+        until = n.saturating_add(step);
     }
 }
 
@@ -206,9 +247,10 @@ impl Bundle {
 mod tests {
     use super::*;
 
-    const HELLO_LZ: &[u8] = &[5, b'h', b'e', b'l', b'l', b'o', 0];
+    // One segment (count 1; 5 bytes decoded from a 7-byte stream), then the stream.
+    const HELLO_LZ: &[u8] = &[1, 5, 7, 5, b'h', b'e', b'l', b'l', b'o', 0];
     // "hello" copied from the reference at 0, then "!" as a literal.
-    const HELLO_BANG_DELTA: &[u8] = &[0, 5, 1, 1, b'!', 0];
+    const HELLO_BANG_DELTA: &[u8] = &[1, 6, 6, 0, 5, 1, 1, b'!', 0];
 
     fn blob(data: &'static [u8], size: u64, compression: Compression, base: Option<&'static Blob>) -> Blob {
         Blob { data, size, sha256: [0; 32], compression, base }
@@ -224,6 +266,53 @@ mod tests {
         assert_eq!(BASE.decode().unwrap().as_bytes(), b"hello");
         let delta = blob(HELLO_BANG_DELTA, 6, Compression::LzDelta, Some(&BASE));
         assert_eq!(delta.decode().unwrap().as_bytes(), b"hello!");
+    }
+
+    /// A blob of two 3 MiB literal segments: big enough for two threads.
+    #[test]
+    fn two_segments_decode_on_two_threads_and_report_progress() {
+        const HALF: usize = 3 << 20;
+        // 768 sequences of one literal and a 4095-byte repeat of it.
+        let part = |byte: u8| {
+            let mut s = Vec::new();
+            for _ in 0..HALF / 4096 {
+                s.extend_from_slice(&[1, byte, 0xff, 0x1f, 0]);
+            }
+            s.extend_from_slice(&[0, 0]);
+            s
+        };
+        let (a, b) = (part(b'a'), part(b'b'));
+        let mut data = vec![2];
+        for s in [&a, &b] {
+            data.extend_from_slice(&[0x80, 0x80, 0xc0, 0x01]);
+            let mut n = s.len();
+            while n >= 0x80 {
+                data.push(n as u8 | 0x80);
+                n >>= 7;
+            }
+            data.push(n as u8);
+        }
+        data.extend_from_slice(&a);
+        data.extend_from_slice(&b);
+        let data: &'static [u8] = data.leak();
+        let blob = blob(data, 2 * HALF as u64, Compression::Lz, None);
+        let mut out = vec![0u8; blob.room().unwrap()];
+        let mut seen = Vec::new();
+        blob.decode_to(&mut out, 1 << 20, &mut |n| seen.push(n)).unwrap();
+        assert!(out[..HALF].iter().all(|&b| b == b'a') && out[HALF..2 * HALF].iter().all(|&b| b == b'b'));
+        assert_eq!(seen.last(), Some(&(2 * HALF)));
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        assert!(seen.len() >= 3, "progress while decoding: {seen:?}");
+        // A damaged second segment fails the whole decode.
+        let mut bad = data.to_vec();
+        let last = bad.len() - 1;
+        bad[last] = 1;
+        let bad: &'static [u8] = bad.leak();
+        assert!(blob_with(bad, 2 * HALF as u64).decode_to(&mut out, 1 << 20, &mut |_| {}).is_err());
+    }
+
+    fn blob_with(data: &'static [u8], size: u64) -> Blob {
+        blob(data, size, Compression::Lz, None)
     }
 
     #[test]

@@ -20,6 +20,19 @@
 //!
 //! Varints are LEB128, at most 10 bytes. The encoder lives in the CLI.
 //!
+//! A compressed blob is one or more such streams, each decoding to the next
+//! part of the build without copying from the parts before it, so that the
+//! parts decode in parallel (see [`Segments`]):
+//!
+//! ```text
+//! count            varint, 1 to MAX_SEGMENTS
+//! per segment      varint decoded length, varint stream length
+//! the streams, in order
+//! ```
+//!
+//! Cutting a 34 MB build in two made its streams 0.04% smaller; in four,
+//! 0.2% larger: matches seldom reach that far back.
+//!
 //! Why not a crate: the delta needs matches reaching anywhere in a reference
 //! of tens of MB (zstd's `--patch-from`). lz4_flex, the well-kept pure-Rust
 //! LZ4, has a 64 KiB window; ruzstd, the pure-Rust zstd decoder, accepts only
@@ -43,6 +56,8 @@ pub enum DecodeError {
     WrongSize,
     /// Bytes follow the end of the stream.
     TrailingData,
+    /// The segment table does not describe the stored bytes.
+    BadSegments,
 }
 
 impl fmt::Display for DecodeError {
@@ -53,6 +68,7 @@ impl fmt::Display for DecodeError {
             DecodeError::BadOffset => "compressed stream copies from outside its data",
             DecodeError::WrongSize => "compressed stream does not decode to the recorded size",
             DecodeError::TrailingData => "compressed stream has bytes after its end",
+            DecodeError::BadSegments => "segment table does not match the stored bytes",
         })
     }
 }
@@ -90,6 +106,79 @@ impl<'a> Input<'a> {
         }
         Err(DecodeError::BadVarint)
     }
+}
+
+/// The most segments a blob may have.
+pub const MAX_SEGMENTS: usize = 4;
+
+/// The segments of a compressed blob: each its decoded length and stream,
+/// checked to add up to the blob's size and stored bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segments<'a> {
+    parts: [(usize, &'a [u8]); MAX_SEGMENTS],
+    count: usize,
+}
+
+impl<'a> Segments<'a> {
+    /// Reads the segment table at the start of `data`, a blob decoding to `size` bytes.
+    pub fn parse(data: &'a [u8], size: usize) -> Result<Segments<'a>, DecodeError> {
+        let mut input = Input { bytes: data, pos: 0 };
+        let count = input.varint()?;
+        if count == 0 || count > MAX_SEGMENTS as u64 {
+            return Err(DecodeError::BadSegments);
+        }
+        let count = count as usize;
+        let mut lens = [(0usize, 0usize); MAX_SEGMENTS];
+        let (mut total_out, mut total_stream) = (0usize, 0usize);
+        for len in &mut lens[..count] {
+            let out = usize::try_from(input.varint()?).map_err(|_| DecodeError::BadSegments)?;
+            let stream = usize::try_from(input.varint()?).map_err(|_| DecodeError::BadSegments)?;
+            total_out = total_out.checked_add(out).ok_or(DecodeError::BadSegments)?;
+            total_stream = total_stream.checked_add(stream).ok_or(DecodeError::BadSegments)?;
+            *len = (out, stream);
+        }
+        if total_out != size {
+            return Err(DecodeError::WrongSize);
+        }
+        let mut rest = &data[input.pos..];
+        if rest.len() != total_stream {
+            return Err(DecodeError::BadSegments);
+        }
+        let mut parts = [(0, &[][..]); MAX_SEGMENTS];
+        for (part, &(out, stream)) in parts.iter_mut().zip(&lens[..count]) {
+            let (head, tail) = rest.split_at(stream);
+            *part = (out, head);
+            rest = tail;
+        }
+        Ok(Segments { parts, count })
+    }
+
+    /// Each segment's decoded length and stream, in order.
+    pub fn parts(&self) -> &[(usize, &'a [u8])] {
+        &self.parts[..self.count]
+    }
+}
+
+/// Decodes a compressed blob (its segment table and streams) against
+/// `reference` into `out[..size]`, one segment after the other; `out` is as
+/// for [`decode_into`].
+pub fn decode_blob_into(
+    data: &[u8],
+    reference: &[u8],
+    out: &mut [u8],
+    size: usize,
+) -> Result<(), DecodeError> {
+    if out.len() < size {
+        return Err(DecodeError::WrongSize);
+    }
+    let mut at = 0;
+    for &(len, stream) in Segments::parse(data, size)?.parts() {
+        // A segment's wild copies may run into the next one, which is
+        // decoded after it and overwrites them.
+        decode_into(stream, reference, &mut out[at..], len)?;
+        at += len;
+    }
+    Ok(())
 }
 
 /// Bytes the fast paths copy at once, and the output's spare room for them.
@@ -379,6 +468,32 @@ mod tests {
             }
             assert_eq!(d.decode_to(&mut out, size, usize::MAX), Ok(size));
         }
+    }
+
+    #[test]
+    fn segment_tables_must_match_the_stored_bytes() {
+        // Two segments: 3 bytes from "abc" as literals, then 2 from "xy".
+        let a = [3, b'a', b'b', b'c', 0];
+        let b = [2, b'x', b'y', 0];
+        let mut data = vec![2, 3, a.len() as u8, 2, b.len() as u8];
+        data.extend_from_slice(&a);
+        data.extend_from_slice(&b);
+        let segments = Segments::parse(&data, 5).unwrap();
+        assert_eq!(segments.parts(), &[(3, &a[..]), (2, &b[..])]);
+        let mut out = [0u8; 5 + SLACK];
+        decode_blob_into(&data, &[], &mut out, 5).unwrap();
+        assert_eq!(&out[..5], b"abcxy");
+        assert_eq!(Segments::parse(&data, 6), Err(DecodeError::WrongSize));
+        assert_eq!(Segments::parse(&data[..data.len() - 1], 5), Err(DecodeError::BadSegments));
+        let mut longer = data.clone();
+        longer.push(0);
+        assert_eq!(Segments::parse(&longer, 5), Err(DecodeError::BadSegments));
+        assert_eq!(Segments::parse(&[0], 0), Err(DecodeError::BadSegments));
+        assert_eq!(Segments::parse(&[5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 0), Err(DecodeError::BadSegments));
+        assert_eq!(Segments::parse(&[], 0), Err(DecodeError::Truncated));
+        assert!(
+            Segments::parse(&[2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 1, 0], 0).is_err()
+        );
     }
 
     #[test]

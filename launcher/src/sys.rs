@@ -562,3 +562,53 @@ impl Drop for Mapping {
         unsafe { syscall3(SYS_MUNMAP, self.ptr as usize, self.len, 0) };
     }
 }
+
+/// Runs `other` on a second thread while `here` runs on this one, and
+/// returns `here`'s result once both have finished (the thread has exited).
+/// Where no thread can be started, runs `other` after `here`.
+pub fn join<A: FnOnce() + Send, R>(other: A, here: impl FnOnce() -> R) -> R {
+    use core::sync::atomic::{AtomicU32, Ordering};
+    const STACK: usize = 256 << 10;
+    extern "C" fn trampoline<A: FnOnce()>(slot: *const u8) {
+        // SAFETY: `join` passes its `Option<A>`, alive until the thread exits.
+        if let Some(f) = unsafe { &mut *slot.cast_mut().cast::<Option<A>>() }.take() {
+            f();
+        }
+    }
+    let mut slot = Some(other);
+    let Ok(mut stack) = Mapping::new(STACK) else {
+        let r = here();
+        if let Some(f) = slot.take() {
+            f();
+        }
+        return r;
+    };
+    // The word the kernel clears when the thread exits: at the bottom of
+    // its stack mapping, far below what the thread uses.
+    let base = stack.as_mut_slice().as_mut_ptr();
+    // SAFETY: the mapping is page-aligned, writable and much larger than a u32.
+    let alive = unsafe {
+        base.cast::<AtomicU32>().write(AtomicU32::new(1));
+        &*base.cast::<AtomicU32>()
+    };
+    // SAFETY: the stack's top is its aligned end; `slot` and everything
+    // `other` borrows outlive the thread, which is waited for below.
+    let started = unsafe {
+        spawn_thread(base.add(STACK), trampoline::<A>, (&raw mut slot).cast::<u8>().cast_const(), alive)
+    };
+    let r = here();
+    if started.is_ok() {
+        loop {
+            let v = alive.load(Ordering::Acquire);
+            if v == 0 {
+                break;
+            }
+            futex_wait_shared(alive, v);
+        }
+    }
+    // Not started: run it here. Started: it has run and taken the closure.
+    if let Some(f) = slot.take() {
+        f();
+    }
+    r
+}
