@@ -142,8 +142,27 @@ impl Encoder {
     }
 }
 
+/// What an encoded stream is made of, for measuring the codec.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Sequences, the end marker included.
+    pub sequences: usize,
+    /// Matches copying from the output.
+    pub self_copies: usize,
+    /// Matches copying from the reference.
+    pub reference_copies: usize,
+    /// Bytes stored as literals.
+    pub literal_bytes: usize,
+}
+
 /// Encodes `target` against `reference` (empty for a self-contained stream).
 pub fn encode(target: &[u8], reference: &[u8], effort: Effort) -> Vec<u8> {
+    encode_with_stats(target, reference, effort).0
+}
+
+/// [`encode`], and what the stream is made of.
+pub fn encode_with_stats(target: &[u8], reference: &[u8], effort: Effort) -> (Vec<u8>, Stats) {
+    let mut stats = Stats::default();
     let r = reference.len();
     let mut buf = Vec::with_capacity(r + target.len());
     buf.extend_from_slice(reference);
@@ -186,11 +205,15 @@ pub fn encode(target: &[u8], reference: &[u8], effort: Effort) -> Vec<u8> {
         varint(&mut out, (i - lit_start) as u64);
         out.extend_from_slice(&enc.buf[lit_start..i]);
         varint(&mut out, m.len as u64);
+        stats.sequences += 1;
+        stats.literal_bytes += i - lit_start;
         if m.pos < r {
+            stats.reference_copies += 1;
             varint(&mut out, zigzag(m.pos as i64 - last_ref as i64) << 1 | 1);
             last_ref = m.pos + m.len;
             last_ref_t = i + m.len;
         } else {
+            stats.self_copies += 1;
             varint(&mut out, ((i - m.pos - 1) as u64) << 1);
         }
         for k in i..i + m.len {
@@ -203,7 +226,9 @@ pub fn encode(target: &[u8], reference: &[u8], effort: Effort) -> Vec<u8> {
     varint(&mut out, (n - lit_start) as u64);
     out.extend_from_slice(&enc.buf[lit_start..n]);
     varint(&mut out, 0);
-    out
+    stats.sequences += 1;
+    stats.literal_bytes += n - lit_start;
+    (out, stats)
 }
 
 #[cfg(test)]
