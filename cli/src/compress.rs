@@ -4,10 +4,12 @@
 //! few differing bytes (a changed call offset, a different register), which
 //! is how builds of one program for different levels mostly differ.
 
-/// Shortest match worth a sequence.
-const MIN_MATCH: usize = 6;
+use multiarch_launcher::codec::{MAX_OFFSET_CODE, MIN_REFERENCE_MATCH, MIN_SELF_MATCH};
+
+/// Shortest match the hash chains find (the hash covers this many bytes).
+const MIN_MATCH: usize = MIN_SELF_MATCH;
 /// Shortest resumed reference copy: its code is one byte.
-const MIN_REPEAT: usize = 4;
+const MIN_REPEAT: usize = MIN_REFERENCE_MATCH;
 /// A match this long ends the search: longer candidates gain too little.
 const GOOD_ENOUGH: usize = 128;
 const HASH_BITS: u32 = 22;
@@ -26,7 +28,31 @@ impl Default for Effort {
     }
 }
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+/// An offset code: 1 to 4 bytes, little-endian, whose low 2 bits are the
+/// byte count less one.
+fn offset_code(out: &mut Vec<u8>, code: u32) {
+    let len = offset_code_len(code);
+    let word = u64::from(code) << 2 | (len as u64 - 1);
+    out.extend_from_slice(&word.to_le_bytes()[..len]);
+}
+
+fn offset_code_len(code: u32) -> usize {
+    match code {
+        0..0x40 => 1,
+        0x40..0x4000 => 2,
+        0x4000..0x40_0000 => 3,
+        _ => 4,
+    }
+}
+
+/// A length extension: a byte below 255, or 255 and a LEB128 varint.
+fn extension(out: &mut Vec<u8>, v: usize) {
+    if v < 255 {
+        out.push(v as u8);
+        return;
+    }
+    out.push(255);
+    let mut v = (v - 255) as u64;
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -34,8 +60,25 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+/// Bytes a match length adds beyond its token nibble.
+fn extension_len(len: usize, min: usize) -> usize {
+    match len - min {
+        0..15 => 0,
+        15..270 => 1,
+        n => 1 + (64 - ((n - 270) as u64 | 1).leading_zeros() as usize).div_ceil(7),
+    }
+}
+
+/// A sequence up to its match length extension: token, offset code,
+/// literals. `nibble` is the match length's.
+fn sequence(out: &mut Vec<u8>, literals: &[u8], nibble: u8, code: u32) {
+    let n = literals.len();
+    out.push((n.min(15) as u8) << 4 | nibble);
+    offset_code(out, code);
+    if n >= 15 {
+        extension(out, n - 15);
+    }
+    out.extend_from_slice(literals);
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -73,6 +116,8 @@ struct Match {
     len: usize,
     /// Position in the concatenated buffer.
     pos: usize,
+    /// Its offset code.
+    code: u32,
     /// Bytes saved: length minus the cost of its code.
     gain: isize,
 }
@@ -94,12 +139,14 @@ impl Encoder {
         }
     }
 
-    fn code_cost(&self, i: usize, pos: usize, last_ref: usize) -> usize {
-        if pos < self.r {
-            varint_len(zigzag(pos as i64 - last_ref as i64) << 1 | 1)
+    /// The offset code of a match at `i` from `pos`, if it has one.
+    fn code(&self, i: usize, pos: usize, last_ref: usize) -> Option<u32> {
+        let code = if pos < self.r {
+            zigzag(pos as i64 - last_ref as i64) << 1 | 1
         } else {
-            varint_len(((i - pos - 1) as u64) << 1)
-        }
+            ((i - pos - 1) as u64) << 1
+        };
+        u32::try_from(code).ok().filter(|&c| c <= MAX_OFFSET_CODE)
     }
 
     /// The best match at `i`, given where the last reference copy ended.
@@ -110,9 +157,16 @@ impl Encoder {
             if len < min {
                 return;
             }
-            let gain = len as isize - this.code_cost(i, pos, last_ref) as isize - 1;
+            // Out of the offset code's reach: builds of over 512 MiB lose
+            // their farthest matches.
+            let Some(code) = this.code(i, pos, last_ref) else {
+                return;
+            };
+            let min = if pos < this.r { MIN_REFERENCE_MATCH } else { MIN_SELF_MATCH };
+            let cost = offset_code_len(code) + extension_len(len, min) + 1;
+            let gain = len as isize - cost as isize;
             if best.is_none_or(|b| gain > b.gain) {
-                best = Some(Match { len, pos, gain });
+                best = Some(Match { len, pos, code, gain });
             }
         };
         if let Some(p) = repeat.filter(|&p| p < self.r) {
@@ -202,19 +256,19 @@ pub fn encode_with_stats(target: &[u8], reference: &[u8], effort: Effort) -> (Ve
                 }
             }
         }
-        varint(&mut out, (i - lit_start) as u64);
-        out.extend_from_slice(&enc.buf[lit_start..i]);
-        varint(&mut out, m.len as u64);
+        let min = if m.pos < r { MIN_REFERENCE_MATCH } else { MIN_SELF_MATCH };
+        sequence(&mut out, &enc.buf[lit_start..i], (m.len - min).min(15) as u8, m.code);
+        if m.len - min >= 15 {
+            extension(&mut out, m.len - min - 15);
+        }
         stats.sequences += 1;
         stats.literal_bytes += i - lit_start;
         if m.pos < r {
             stats.reference_copies += 1;
-            varint(&mut out, zigzag(m.pos as i64 - last_ref as i64) << 1 | 1);
             last_ref = m.pos + m.len;
             last_ref_t = i + m.len;
         } else {
             stats.self_copies += 1;
-            varint(&mut out, ((i - m.pos - 1) as u64) << 1);
         }
         for k in i..i + m.len {
             enc.insert(k);
@@ -223,9 +277,8 @@ pub fn encode_with_stats(target: &[u8], reference: &[u8], effort: Effort) -> (Ve
         lit_start = i;
     }
     // A skip may have stepped past the end: the tail is literals.
-    varint(&mut out, (n - lit_start) as u64);
-    out.extend_from_slice(&enc.buf[lit_start..n]);
-    varint(&mut out, 0);
+    // The last sequence: literals only, after an offset of 0.
+    sequence(&mut out, &enc.buf[lit_start..n], 0, 0);
     stats.sequences += 1;
     stats.literal_bytes += n - lit_start;
     (out, stats)
