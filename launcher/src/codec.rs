@@ -63,9 +63,19 @@
 //!   call to `memcpy` with a selected length, which cost 30%.
 //!
 //! The stream is also 11% smaller (9.60 MB against 10.79 MB for the base
-//! build): a sequence's two lengths take one byte instead of two. Decoding
-//! takes 10-12 ms, most of it waiting for match sources that are no longer
-//! in the cache; see the encoder for what it does about that.
+//! build): a sequence's two lengths take one byte instead of two. What is
+//! left of the time is mostly waiting for match sources no longer in the
+//! cache: the encoder keeps short self matches within 1 MiB (`NEAR` in
+//! `compress.rs`), and the decoder prefetches the reference ahead of
+//! reference copies (`PREFETCH_AHEAD`). With both, best of 20 runs into a
+//! faulted buffer, against the varint format:
+//!
+//! ```text
+//!                       decode ms     stream MB
+//! x86-64 (alone)        19.2 ->  9.6  10.79 -> 9.64
+//! x86-64-v2..v4 alone   17-19 -> 9.5-10.5, 10.6-11.1 -> 9.5-9.9
+//! v2..v4 against x86-64 24-25 -> 13-14   7.4-9.4 -> 6.5-8.2
+//! ```
 //!
 //! # Segments
 //!
