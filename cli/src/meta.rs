@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! magic    8 bytes  "MULTIARC"
-//! version  u16      2 (1: compressed blobs had no segment table)
+//! version  u16      3 (2: the varint stream format; 1: no segment table)
 //! program, label, rustc, target: strings
 //! count    u32      number of blobs
 //! per blob:
@@ -28,7 +28,7 @@ pub const SECTION: &str = ".multiarch";
 /// The first bytes of the table.
 pub const MAGIC: &[u8; 8] = b"MULTIARC";
 /// The table's format version.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// More blobs than this is not a table we wrote.
 const MAX_BLOBS: u32 = 64;
 
@@ -286,8 +286,8 @@ mod tests {
         bad[0] = b'X';
         assert_eq!(Meta::decode(&bad), Err(MetaError::BadMagic));
         let mut bad = good.clone();
-        bad[8] = 3;
-        assert_eq!(Meta::decode(&bad), Err(MetaError::UnknownVersion(3)));
+        bad[8] = 4;
+        assert_eq!(Meta::decode(&bad), Err(MetaError::UnknownVersion(4)));
         // Two blobs claiming the same level.
         let mut m = sample();
         m.blobs[1].levels = vec![Level::V1, Level::V3];

@@ -248,9 +248,9 @@ mod tests {
     use super::*;
 
     // One segment (count 1; 5 bytes decoded from a 7-byte stream), then the stream.
-    const HELLO_LZ: &[u8] = &[1, 5, 7, 5, b'h', b'e', b'l', b'l', b'o', 0];
+    const HELLO_LZ: &[u8] = &[1, 5, 7, 0x50, 0x00, b'h', b'e', b'l', b'l', b'o'];
     // "hello" copied from the reference at 0, then "!" as a literal.
-    const HELLO_BANG_DELTA: &[u8] = &[1, 6, 6, 0, 5, 1, 1, b'!', 0];
+    const HELLO_BANG_DELTA: &[u8] = &[1, 6, 5, 0x01, 0x04, 0x10, 0x00, b'!'];
 
     fn blob(data: &'static [u8], size: u64, compression: Compression, base: Option<&'static Blob>) -> Blob {
         Blob { data, size, sha256: [0; 32], compression, base }
@@ -272,11 +272,12 @@ mod tests {
     #[test]
     fn two_segments_decode_on_two_threads_and_report_progress() {
         const HALF: usize = 3 << 20;
-        // 768 sequences of one literal and a 4095-byte repeat of it.
+        // 768 sequences of one literal and a 4095-byte repeat of it, then
+        // the end: no literals, no match.
         let part = |byte: u8| {
             let mut s = Vec::new();
             for _ in 0..HALF / 4096 {
-                s.extend_from_slice(&[1, byte, 0xff, 0x1f, 0]);
+                s.extend_from_slice(&[0x1f, 0x00, byte, 0xff, 0xeb, 0x1d]);
             }
             s.extend_from_slice(&[0, 0]);
             s
