@@ -10,6 +10,7 @@ pub mod sha256;
 
 use anyhow::{Context, Result};
 use bundle_file::Parsed;
+use multiarch_launcher::codec::{self, DecodeError};
 use std::io::Write;
 use std::path::Path;
 
@@ -38,34 +39,27 @@ pub fn print(text: &str) -> Result<()> {
 
 /// Decodes a codec stream (see `multiarch_launcher::codec`) against
 /// `reference` into a new buffer of exactly `size` bytes.
-pub fn decode_stream(
-    stream: &[u8],
-    reference: &[u8],
-    size: usize,
-) -> Result<Vec<u8>, multiarch_launcher::codec::DecodeError> {
-    use multiarch_launcher::codec::{decode_into, DecodeError, SLACK};
-    let full = size.checked_add(SLACK).ok_or(DecodeError::WrongSize)?;
-    let mut out: Vec<u8> = Vec::new();
-    out.try_reserve_exact(full).map_err(|_| DecodeError::WrongSize)?;
-    out.resize(full, 0);
-    decode_into(stream, reference, &mut out, size)?;
-    out.truncate(size);
-    Ok(out)
+pub fn decode_stream(stream: &[u8], reference: &[u8], size: usize) -> Result<Vec<u8>, DecodeError> {
+    decode_with(size, |out| codec::decode_into(stream, reference, out, size))
 }
 
 /// Decodes a compressed blob's stored bytes (its segment table and streams)
 /// against `reference` into a new buffer of exactly `size` bytes.
-pub fn decode_blob(
-    data: &[u8],
-    reference: &[u8],
+pub fn decode_blob(data: &[u8], reference: &[u8], size: usize) -> Result<Vec<u8>, DecodeError> {
+    decode_with(size, |out| codec::decode_blob_into(data, reference, out, size))
+}
+
+/// Runs `decode` on a buffer of `size` bytes plus the decoder's slack, and
+/// returns the first `size`.
+fn decode_with(
     size: usize,
-) -> Result<Vec<u8>, multiarch_launcher::codec::DecodeError> {
-    use multiarch_launcher::codec::{decode_blob_into, DecodeError, SLACK};
-    let full = size.checked_add(SLACK).ok_or(DecodeError::WrongSize)?;
+    decode: impl FnOnce(&mut [u8]) -> Result<(), DecodeError>,
+) -> Result<Vec<u8>, DecodeError> {
+    let full = size.checked_add(codec::SLACK).ok_or(DecodeError::WrongSize)?;
     let mut out: Vec<u8> = Vec::new();
     out.try_reserve_exact(full).map_err(|_| DecodeError::WrongSize)?;
     out.resize(full, 0);
-    decode_blob_into(data, reference, &mut out, size)?;
+    decode(&mut out)?;
     out.truncate(size);
     Ok(out)
 }
