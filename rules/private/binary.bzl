@@ -123,15 +123,17 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         reports and caches under.
       levels: list[str], the levels to build, any subset of "v1", "v2", "v3",
         "v4" that contains "v1" (the baseline every x86-64 CPU runs).
-      compression: str, how the bundle stores the builds: "lz" (the x86-64
-        build LZ-compressed, the others as LZ deltas against it; smallest) or
-        "none" (as built; no decompression at start).
+      compression: str, how the bundle stores the builds: "lz" (default:
+        the x86-64 build LZ-compressed, each other one as an LZ delta against
+        it where that halves its stream, else alone; large builds in two
+        halves decoded on two threads) or "none" (as built; nothing to
+        decode, about 4x the size).
       launcher_linking: str, how the launcher is linked. It links no C
-        library either way (about 60 KB of code). "static" (default): a
+        library either way (about 80 KB). "static" (default): a
         static PIE (`-Ctarget-feature=+crt-static`) that applies its own
         relocations; nothing runs before it. "dynamic": a PIE that the
         system's dynamic loader (ld.so) maps and relocates first, about
-        0.2 ms more per start at the same size; for systems or tools that
+        0.3 ms more per start at the same size; for systems or tools that
         do not accept static PIEs. The program's own builds are linked as
         their attributes say either way.
       **kwargs: attributes of `rust_binary` for the program (`srcs`, `deps`,
