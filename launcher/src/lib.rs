@@ -9,9 +9,9 @@
 //! and a call of [`entry!`]. The environment variables it obeys, the log line
 //! and the exit code are documented in the repository's README.
 
-//! The launcher links neither std nor a C library (see [`sys`]): a bundle's
-//! launcher adds about 90 KB to a bundle and is statically linked, where a std one was
-//! 0.44 MB dynamic or 1.2 MB static. [`entry!`] supplies the pieces a
+//! The launcher links neither std nor a C library (see [`sys`]): it adds
+//! about 90 KB to a bundle, statically linked, where a std one was 0.44 MB
+//! dynamic or 1.2 MB static. [`entry!`] supplies the pieces a
 //! program without a C runtime needs: `_start`, the `mem*` functions and the
 //! panic handler.
 
