@@ -31,7 +31,7 @@ SYSROOT="${RUST_SYSROOT:-$(rustc --print sysroot)}"
 WS="$(mktemp -d "${TMPDIR:-/tmp}/rrm-real-rules-rust.XXXXXX")"
 trap 'rm -rf "$WS"' EXIT
 cp "$ROOT/tests/bazel/.bazelrc" "$ROOT/tests/bazel/BUILD.bazel" "$WS/"
-cp -r "$ROOT/tests/bazel/bad_levels" "$ROOT/tests/bazel/bench" "$ROOT/tests/bazel/analysis" "$WS/"
+cp -r "$ROOT/tests/bazel/bad_levels" "$ROOT/tests/bazel/bench" "$ROOT/tests/bazel/analysis" "$ROOT/tests/bazel/linking" "$WS/"
 mkdir -p "$WS/toolchain"
 touch "$WS/toolchain/BUILD.bazel"
 cat >"$WS/toolchain/local.bzl" <<'EOS'
