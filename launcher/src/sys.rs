@@ -428,12 +428,19 @@ pub fn futex_wait(word: &core::sync::atomic::AtomicU32, expected: u32) {
     unsafe { syscall4(SYS_FUTEX, word.as_ptr() as usize, FUTEX_WAIT_PRIVATE, expected as usize, 0) };
 }
 
-/// As [`futex_wait`], for the word `CLONE_CHILD_CLEARTID` clears: the
-/// kernel wakes it as a shared futex, which a private wait does not see.
-pub fn futex_wait_shared(word: &core::sync::atomic::AtomicU32, expected: u32) {
+/// Waits until a thread started by [`spawn_thread`] has exited: until the
+/// kernel has cleared `exited`. It wakes that word as a shared futex, which
+/// a private wait does not see.
+pub fn wait_exited(exited: &core::sync::atomic::AtomicU32) {
     const FUTEX_WAIT: usize = 0;
-    // SAFETY: `word` is a live, aligned u32; no timeout.
-    unsafe { syscall4(SYS_FUTEX, word.as_ptr() as usize, FUTEX_WAIT, expected as usize, 0) };
+    loop {
+        let v = exited.load(core::sync::atomic::Ordering::Acquire);
+        if v == 0 {
+            return;
+        }
+        // SAFETY: `exited` is a live, aligned u32; no timeout.
+        unsafe { syscall4(SYS_FUTEX, exited.as_ptr() as usize, FUTEX_WAIT, v as usize, 0) };
+    }
 }
 
 /// Wakes every thread waiting on `word`.
@@ -445,7 +452,8 @@ pub fn futex_wake(word: &core::sync::atomic::AtomicU32) {
 /// Starts `f(arg)` on a new thread of this process, running on the stack
 /// that ends at `stack_top`; the thread ends when `f` returns. When it has
 /// ended, the kernel sets `*exited` to 0 and wakes its futex waiters
-/// (`CLONE_CHILD_CLEARTID`), so its stack may be freed after that.
+/// (`CLONE_CHILD_CLEARTID`; [`wait_exited`] waits for it), so its stack
+/// may be freed after that.
 ///
 /// # Safety
 /// `stack_top` must be the 16-byte aligned end of a writable region large
@@ -567,7 +575,7 @@ impl Drop for Mapping {
 /// returns `here`'s result once both have finished (the thread has exited).
 /// Where no thread can be started, runs `other` after `here`.
 pub fn join<A: FnOnce() + Send, R>(other: A, here: impl FnOnce() -> R) -> R {
-    use core::sync::atomic::{AtomicU32, Ordering};
+    use core::sync::atomic::AtomicU32;
     const STACK: usize = 256 << 10;
     extern "C" fn trampoline<A: FnOnce()>(slot: *const u8) {
         // SAFETY: `join` passes its `Option<A>`, alive until the thread exits.
@@ -598,13 +606,7 @@ pub fn join<A: FnOnce() + Send, R>(other: A, here: impl FnOnce() -> R) -> R {
     };
     let r = here();
     if started.is_ok() {
-        loop {
-            let v = alive.load(Ordering::Acquire);
-            if v == 0 {
-                break;
-            }
-            futex_wait_shared(alive, v);
-        }
+        wait_exited(alive);
     }
     // Not started: run it here. Started: it has run and taken the closure.
     if let Some(f) = slot.take() {

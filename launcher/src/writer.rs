@@ -107,13 +107,7 @@ impl Writer {
         while s.done.load(Ordering::Acquire) == 0 {
             sys::futex_wait(&s.done, 0);
         }
-        loop {
-            let alive = s.alive.load(Ordering::Acquire);
-            if alive == 0 {
-                break;
-            }
-            sys::futex_wait_shared(&s.alive, alive);
-        }
+        sys::wait_exited(&s.alive);
         self.started = false;
     }
 }
