@@ -60,7 +60,11 @@ fn extension(out: &mut Vec<u8>, v: usize) {
         return;
     }
     out.push(255);
-    let mut v = (v - 255) as u64;
+    varint(out, (v - 255) as u64);
+}
+
+/// A LEB128 varint, as the codec reads them (extensions, segment tables).
+pub fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;

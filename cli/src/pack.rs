@@ -339,23 +339,15 @@ pub fn encode_blob(data: &[u8], reference: &[u8]) -> Vec<u8> {
         .map(|w| (w[1] - w[0], compress::encode(&data[w[0]..w[1]], reference, compress::Effort::default())))
         .collect();
     let mut out = Vec::new();
-    varint(&mut out, streams.len() as u64);
+    compress::varint(&mut out, streams.len() as u64);
     for (len, stream) in &streams {
-        varint(&mut out, *len as u64);
-        varint(&mut out, stream.len() as u64);
+        compress::varint(&mut out, *len as u64);
+        compress::varint(&mut out, stream.len() as u64);
     }
     for (_, stream) in streams {
         out.extend_from_slice(&stream);
     }
     out
-}
-
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 /// A blob's index, its bytes, and the reference to encode it against.
