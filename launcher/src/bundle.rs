@@ -65,14 +65,19 @@ impl Blob {
     /// first) into memory mapped for them.
     pub fn decode(&self) -> Result<Decoded, DecodeFailure> {
         if self.compression == Compression::Stored {
-            return match usize::try_from(self.size) {
-                Ok(size) if size == self.data.len() => Ok(Decoded::Stored(self.data)),
-                _ => Err(DecodeFailure::Damaged(DecodeError::WrongSize)),
-            };
+            return self.stored().map(Decoded::Stored);
         }
         let mut mapping = Mapping::new(self.room()?).map_err(DecodeFailure::NoMemory)?;
         self.decode_to(mapping.as_mut_slice(), usize::MAX, &mut |_| {})?;
         Ok(Decoded::Mapped { mapping, len: self.size as usize })
+    }
+
+    /// The bytes of a stored blob, checked against the recorded size.
+    fn stored(&self) -> Result<&'static [u8], DecodeFailure> {
+        match usize::try_from(self.size) {
+            Ok(size) if size == self.data.len() => Ok(self.data),
+            _ => Err(DecodeFailure::Damaged(DecodeError::WrongSize)),
+        }
     }
 
     /// How many bytes [`Blob::decode_to`] needs: the size and the decoder's
@@ -101,10 +106,7 @@ impl Blob {
         let base;
         let reference: &[u8] = match self.compression {
             Compression::Stored => {
-                if self.data.len() != size {
-                    return Err(DecodeFailure::Damaged(DecodeError::WrongSize));
-                }
-                out[..size].copy_from_slice(self.data);
+                out[..size].copy_from_slice(self.stored()?);
                 ready(size);
                 return Ok(());
             }
