@@ -22,6 +22,7 @@
 #![allow(clippy::large_enum_variant, clippy::result_large_err)]
 
 pub mod bundle;
+pub mod cache;
 pub mod codec;
 pub mod detect;
 pub mod env;
@@ -32,6 +33,8 @@ pub mod rt;
 pub mod select;
 pub mod sys;
 pub mod text;
+pub mod tmpfile;
+pub mod walk;
 pub mod writer;
 
 pub use bundle::{Blob, Bundle, Compression, PageAligned, Variant};
@@ -190,9 +193,11 @@ fn run(
     let mode = if secure { ExecMode::Memfd } else { config.exec };
     let memfd = |extra: &dyn core::fmt::Display| {
         let name = exec_linux::memfd_name(argv0, bundle.program, choice.level.cpu_name());
-        log("starting", Some(Via::Memfd), extra);
+        // Logged only once the memfd is ready: a start that fails before
+        // prints its error line alone.
+        let before_exec = || log("starting", Some(Via::Memfd), extra);
         match name.as_cstr() {
-            Some(name) => exec_linux::exec_memfd(variant.blob, name, args),
+            Some(name) => exec_linux::exec_memfd(variant.blob, name, args, &before_exec),
             None => ExecError::Memfd(bformat!(1024, "bad memfd name")),
         }
     };
@@ -232,25 +237,19 @@ fn try_cache(
         ExecError::Cache(bformat!(1024, "neither XDG_CACHE_HOME nor HOME is an absolute path"))
     })?;
     let cache = Cache::new(root);
-    let err = match cache.lookup(blob, bundle.program)? {
-        Lookup::Hit(path) => {
-            exec_linux::check_executable(&path)?;
+    let entry = match cache.lookup(blob, bundle.program)? {
+        Lookup::Hit(entry) => {
+            exec_linux::check_executable(&entry)?;
             log(Via::Cache);
-            match exec_linux::exec_path(&path, args) {
-                // Removed by another version between lookup and exec: rewrite it.
-                ExecError::Exec { errno: Errno::ENOENT, .. } => None,
-                e => Some(e),
-            }
+            // The descriptor is run, so a rename or removal of the entry
+            // after the lookup changes nothing.
+            return Err(exec_linux::exec_entry(&entry, args));
         }
-        Lookup::Miss => None,
+        Lookup::Miss => cache.install(bundle, blob)?,
     };
-    if let Some(e) = err {
-        return Err(e);
-    }
-    let path = cache.install(bundle, blob)?;
-    exec_linux::check_executable(&path)?;
+    exec_linux::check_executable(&entry)?;
     log(Via::NewCacheEntry);
-    Err(exec_linux::exec_path(&path, args))
+    Err(exec_linux::exec_entry(&entry, args))
 }
 
 /// Writes the decoded build to stdout. A reader that goes away early is not

@@ -2,9 +2,14 @@
 //!
 //! The launcher links no C library: glibc linked statically adds 0.7 MB to
 //! every bundle and linked dynamically costs the dynamic loader's start-up
-//! (about 0.2 ms) at every start. It needs fewer than thirty calls, all with
+//! (about 0.2 ms) at every start. It needs about forty calls, all with
 //! plain integer and pointer arguments, so each is a `syscall` instruction.
 //! Every wrapper returns `Err(Errno)` for the kernel's `-4095..=-1` results.
+//!
+//! The cache needs calls a C library wraps late or not at all (`execveat`
+//! before glibc 2.34, `O_TMPFILE`, `linkat` with `AT_EMPTY_PATH`,
+//! `getrandom`), which is one more reason to issue them directly: the same
+//! code runs whatever C library the host has.
 
 use core::arch::asm;
 use core::ffi::CStr;
@@ -25,10 +30,14 @@ impl Errno {
     pub const EACCES: Errno = Errno(13);
     pub const EEXIST: Errno = Errno(17);
     pub const ENOTDIR: Errno = Errno(20);
+    pub const EISDIR: Errno = Errno(21);
     pub const EINVAL: Errno = Errno(22);
+    pub const EFBIG: Errno = Errno(27);
     pub const EPIPE: Errno = Errno(32);
     pub const ENAMETOOLONG: Errno = Errno(36);
     pub const ENOSYS: Errno = Errno(38);
+    pub const ELOOP: Errno = Errno(40);
+    pub const EOPNOTSUPP: Errno = Errno(95);
 
     /// The C library's text for this error (`strerror`), for the common ones.
     pub fn desc(self) -> &'static str {
@@ -62,6 +71,7 @@ impl Errno {
             38 => "Function not implemented",
             39 => "Directory not empty",
             40 => "Too many levels of symbolic links",
+            95 => "Operation not supported",
             122 => "Disk quota exceeded",
             _ => "",
         }
@@ -139,11 +149,11 @@ unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, g
 
 const SYS_WRITE: usize = 1;
 const SYS_CLOSE: usize = 3;
+const SYS_FSTAT: usize = 5;
 const SYS_MMAP: usize = 9;
 const SYS_MUNMAP: usize = 11;
 const SYS_RT_SIGACTION: usize = 13;
 const SYS_MADVISE: usize = 28;
-const SYS_GETPID: usize = 39;
 const SYS_CLONE: usize = 56;
 const SYS_EXIT: usize = 60;
 const SYS_EXECVE: usize = 59;
@@ -151,22 +161,27 @@ const SYS_FCNTL: usize = 72;
 const SYS_FTRUNCATE: usize = 77;
 const SYS_FCHMOD: usize = 91;
 const SYS_GETEUID: usize = 107;
+const SYS_FSTATFS: usize = 138;
 const SYS_FUTEX: usize = 202;
 const SYS_GETDENTS64: usize = 217;
+const SYS_CLOCK_GETTIME: usize = 228;
 const SYS_EXIT_GROUP: usize = 231;
 const SYS_OPENAT: usize = 257;
 const SYS_MKDIRAT: usize = 258;
 const SYS_NEWFSTATAT: usize = 262;
 const SYS_UNLINKAT: usize = 263;
 const SYS_RENAMEAT: usize = 264;
+const SYS_LINKAT: usize = 265;
+const SYS_READLINKAT: usize = 267;
 const SYS_FCHMODAT: usize = 268;
-const SYS_FACCESSAT: usize = 269;
 const SYS_MEMFD_CREATE: usize = 319;
+const SYS_GETRANDOM: usize = 318;
 const SYS_EXECVEAT: usize = 322;
 
 pub const AT_FDCWD: i32 = -100;
 pub const AT_SYMLINK_NOFOLLOW: usize = 0x100;
 pub const AT_REMOVEDIR: usize = 0x200;
+pub const AT_SYMLINK_FOLLOW: usize = 0x400;
 pub const AT_EMPTY_PATH: usize = 0x1000;
 
 pub const O_RDONLY: usize = 0;
@@ -176,12 +191,24 @@ pub const O_EXCL: usize = 0o200;
 pub const O_DIRECTORY: usize = 0o200000;
 pub const O_NOFOLLOW: usize = 0o400000;
 pub const O_CLOEXEC: usize = 0o2000000;
+/// Only a handle for `*at` calls, `fstat` and `execveat`: needs no read
+/// permission, never blocks (a FIFO), and opens a symlink itself with
+/// `O_NOFOLLOW`.
+pub const O_PATH: usize = 0o10000000;
+/// An unnamed file in the given directory (Linux 3.11; not on every file
+/// system), given a name only by `linkat`. Includes `O_DIRECTORY`.
+pub const O_TMPFILE: usize = 0o20000000 | O_DIRECTORY;
 
 pub const S_IFMT: u32 = 0o170000;
 pub const S_IFDIR: u32 = 0o040000;
 pub const S_IFREG: u32 = 0o100000;
+pub const S_IFLNK: u32 = 0o120000;
+pub const S_ISVTX: u32 = 0o1000;
 
-pub const X_OK: usize = 1;
+/// `getrandom` flag: fail with EAGAIN rather than wait for the entropy pool.
+pub const GRND_NONBLOCK: usize = 1;
+
+pub const SIGXFSZ: usize = 25;
 
 pub const MFD_CLOEXEC: usize = 1;
 pub const MFD_ALLOW_SEALING: usize = 2;
@@ -199,11 +226,35 @@ pub const F_SEAL_FUTURE_WRITE: usize = 16;
 const AT_SECURE: usize = 23;
 
 /// The parts of `struct stat` the launcher reads.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stat {
+    pub dev: u64,
+    pub ino: u64,
     pub mode: u32,
     pub uid: u32,
     pub size: i64,
+    /// Seconds since the epoch.
+    pub mtime: i64,
+}
+
+impl Stat {
+    /// From the kernel's x86-64 `struct stat` (144 bytes): st_dev at 0,
+    /// st_ino at 8, st_mode at 24, st_uid at 28, st_size at 48, st_mtime at 88.
+    fn from_raw(buf: &[u64; 18]) -> Stat {
+        Stat {
+            dev: buf[0],
+            ino: buf[1],
+            mode: buf[3] as u32,
+            uid: (buf[3] >> 32) as u32,
+            size: buf[6] as i64,
+            mtime: buf[11] as i64,
+        }
+    }
+
+    /// The file type bits.
+    pub fn kind(&self) -> u32 {
+        self.mode & S_IFMT
+    }
 }
 
 /// An open file descriptor, closed on drop.
@@ -240,36 +291,67 @@ pub fn openat(dirfd: i32, path: &CStr, flags: usize, mode: u32) -> Result<Fd> {
     check(ret).map(|fd| Fd(fd as i32))
 }
 
-/// `lstat(path)` (`fstatat` with `AT_SYMLINK_NOFOLLOW`).
-pub fn lstat(path: &CStr) -> Result<Stat> {
-    // x86-64 `struct stat` is 144 bytes: st_mode at 24, st_uid at 28, st_size at 48.
+/// `fstat(fd)`; works on `O_PATH` descriptors too (Linux 3.6).
+pub fn fstat(fd: &Fd) -> Result<Stat> {
     let mut buf = [0u64; 18];
     // SAFETY: `buf` is 144 writable bytes, the size of the kernel's struct.
-    let ret = unsafe {
+    check(unsafe { syscall3(SYS_FSTAT, fd.0 as usize, buf.as_mut_ptr() as usize, 0) })?;
+    Ok(Stat::from_raw(&buf))
+}
+
+/// `fstatat(dirfd, name, flags)`, e.g. with `AT_SYMLINK_NOFOLLOW` (lstat).
+pub fn fstatat(dirfd: &Fd, name: &CStr, flags: usize) -> Result<Stat> {
+    let mut buf = [0u64; 18];
+    // SAFETY: `buf` is 144 writable bytes, the size of the kernel's struct;
+    // `name` is NUL-terminated.
+    check(unsafe {
+        syscall4(SYS_NEWFSTATAT, dirfd.0 as usize, name.as_ptr() as usize, buf.as_mut_ptr() as usize, flags)
+    })?;
+    Ok(Stat::from_raw(&buf))
+}
+
+/// Whether the file system of `fd` is mounted `noexec` (`fstatfs`; works on
+/// `O_PATH` descriptors since Linux 3.12). `false` when the kernel does not
+/// report mount flags.
+pub fn on_noexec_mount(fd: &Fd) -> Result<bool> {
+    // x86-64 `struct statfs` is 120 bytes; f_flags is the u64 at 80.
+    let mut buf = [0u64; 15];
+    // SAFETY: `buf` is 120 writable bytes, the size of the kernel's struct.
+    check(unsafe { syscall3(SYS_FSTATFS, fd.0 as usize, buf.as_mut_ptr() as usize, 0) })?;
+    const ST_NOEXEC: u64 = 8;
+    const ST_VALID: u64 = 0x20;
+    let flags = buf[10];
+    Ok(flags & ST_VALID != 0 && flags & ST_NOEXEC != 0)
+}
+
+/// `mkdirat(dirfd, name, mode)`.
+pub fn mkdirat(dirfd: &Fd, name: &CStr, mode: u32) -> Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    check(unsafe { syscall3(SYS_MKDIRAT, dirfd.0 as usize, name.as_ptr() as usize, mode as usize) }).map(drop)
+}
+
+/// `fchmodat(dirfd, name, mode, 0)` (follows a symlink: callers name what
+/// they just created in a directory only they can write).
+pub fn fchmodat(dirfd: &Fd, name: &CStr, mode: u32) -> Result<()> {
+    // SAFETY: `name` is NUL-terminated.
+    check(unsafe { syscall3(SYS_FCHMODAT, dirfd.0 as usize, name.as_ptr() as usize, mode as usize) })
+        .map(drop)
+}
+
+/// `readlinkat(dirfd, name, buf)`: the number of bytes of the target
+/// (cut to `buf`'s length, as the kernel does).
+pub fn readlinkat(dirfd: &Fd, name: &CStr, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: `name` is NUL-terminated; the pointer and length describe a
+    // live, writable buffer.
+    check(unsafe {
         syscall4(
-            SYS_NEWFSTATAT,
-            AT_FDCWD as usize,
-            path.as_ptr() as usize,
+            SYS_READLINKAT,
+            dirfd.0 as usize,
+            name.as_ptr() as usize,
             buf.as_mut_ptr() as usize,
-            AT_SYMLINK_NOFOLLOW,
+            buf.len(),
         )
-    };
-    check(ret)?;
-    Ok(Stat { mode: buf[3] as u32, uid: (buf[3] >> 32) as u32, size: buf[6] as i64 })
-}
-
-/// `mkdir(path, mode)`.
-pub fn mkdir(path: &CStr, mode: u32) -> Result<()> {
-    // SAFETY: `path` is NUL-terminated.
-    check(unsafe { syscall3(SYS_MKDIRAT, AT_FDCWD as usize, path.as_ptr() as usize, mode as usize) })
-        .map(drop)
-}
-
-/// `chmod(path, mode)`.
-pub fn chmod(path: &CStr, mode: u32) -> Result<()> {
-    // SAFETY: `path` is NUL-terminated.
-    check(unsafe { syscall3(SYS_FCHMODAT, AT_FDCWD as usize, path.as_ptr() as usize, mode as usize) })
-        .map(drop)
+    })
 }
 
 /// `fchmod(fd, mode)`.
@@ -278,16 +360,27 @@ pub fn fchmod(fd: &Fd, mode: u32) -> Result<()> {
     check(unsafe { syscall3(SYS_FCHMOD, fd.0 as usize, mode as usize, 0) }).map(drop)
 }
 
-/// `rename(from, to)`.
-pub fn rename(from: &CStr, to: &CStr) -> Result<()> {
-    // SAFETY: both paths are NUL-terminated.
+/// `renameat(dir, from, dir, to)`: both names in one directory.
+pub fn renameat(dir: &Fd, from: &CStr, to: &CStr) -> Result<()> {
+    // SAFETY: both names are NUL-terminated.
     check(unsafe {
-        syscall4(
-            SYS_RENAMEAT,
-            AT_FDCWD as usize,
-            from.as_ptr() as usize,
-            AT_FDCWD as usize,
-            to.as_ptr() as usize,
+        syscall4(SYS_RENAMEAT, dir.0 as usize, from.as_ptr() as usize, dir.0 as usize, to.as_ptr() as usize)
+    })
+    .map(drop)
+}
+
+/// `linkat(olddirfd, old, newdir, new, flags)`.
+pub fn linkat(olddirfd: i32, old: &CStr, newdir: &Fd, new: &CStr, flags: usize) -> Result<()> {
+    // SAFETY: both names are NUL-terminated.
+    check(unsafe {
+        syscall6(
+            SYS_LINKAT,
+            olddirfd as usize,
+            old.as_ptr() as usize,
+            newdir.0 as usize,
+            new.as_ptr() as usize,
+            flags,
+            0,
         )
     })
     .map(drop)
@@ -299,12 +392,24 @@ pub fn unlinkat(dirfd: i32, path: &CStr, flags: usize) -> Result<()> {
     check(unsafe { syscall3(SYS_UNLINKAT, dirfd as usize, path.as_ptr() as usize, flags) }).map(drop)
 }
 
-/// `access(path, mode)`, against the effective ids as `execve` checks them
-/// (`faccessat` without flags uses the real ids; they differ only in secure
-/// mode, where the launcher never uses the cache).
-pub fn access(path: &CStr, mode: usize) -> Result<()> {
-    // SAFETY: `path` is NUL-terminated.
-    check(unsafe { syscall3(SYS_FACCESSAT, AT_FDCWD as usize, path.as_ptr() as usize, mode) }).map(drop)
+/// `getrandom(buf, flags)`: fills all of `buf` or fails.
+pub fn getrandom(buf: &mut [u8], flags: usize) -> Result<()> {
+    // SAFETY: the pointer and length describe a live, writable buffer.
+    let n = check(unsafe { syscall3(SYS_GETRANDOM, buf.as_mut_ptr() as usize, buf.len(), flags) })?;
+    if n == buf.len() {
+        Ok(())
+    } else {
+        Err(Errno::EAGAIN)
+    }
+}
+
+/// Seconds since the epoch (`clock_gettime(CLOCK_REALTIME)`), the clock of
+/// file times.
+pub fn now_secs() -> Result<i64> {
+    let mut ts = [0i64; 2];
+    // SAFETY: `ts` is a writable struct timespec (two i64 on x86-64).
+    check(unsafe { syscall3(SYS_CLOCK_GETTIME, 0, ts.as_mut_ptr() as usize, 0) })?;
+    Ok(ts[0])
 }
 
 /// `getdents64(fd, buf)`: the number of bytes filled.
@@ -364,16 +469,32 @@ pub unsafe fn fexecve(fd: &Fd, argv: *const *const u8, envp: *const *const u8) -
 
 /// Ignores SIGPIPE (`signal(SIGPIPE, SIG_IGN)`).
 pub fn ignore_sigpipe() {
-    // struct kernel_sigaction { handler, flags, restorer, mask }: SIG_IGN = 1.
-    let action: [usize; 4] = [1, 0, 0, 0];
-    // SAFETY: `action` is a valid kernel_sigaction; no old action is asked for.
-    unsafe { syscall4(SYS_RT_SIGACTION, 13, action.as_ptr() as usize, 0, 8) };
+    let _ = ignore_signal(13);
 }
 
-/// The process ID.
-pub fn getpid() -> u32 {
-    // SAFETY: no arguments.
-    unsafe { syscall1(SYS_GETPID, 0) as u32 }
+/// A signal's disposition as the kernel stores it: `struct kernel_sigaction
+/// { handler, flags, restorer, mask }` on x86-64.
+#[derive(Clone, Copy, Debug)]
+pub struct SigAction([usize; 4]);
+
+/// Sets `sig` to SIG_IGN, which also discards a pending `sig`; returns the
+/// disposition it had.
+pub fn ignore_signal(sig: usize) -> Result<SigAction> {
+    // SIG_IGN = 1.
+    let action: [usize; 4] = [1, 0, 0, 0];
+    let mut old = [0usize; 4];
+    // SAFETY: `action` is a valid kernel_sigaction and `old` room for one;
+    // the mask is 8 bytes.
+    check(unsafe {
+        syscall4(SYS_RT_SIGACTION, sig, action.as_ptr() as usize, old.as_mut_ptr() as usize, 8)
+    })?;
+    Ok(SigAction(old))
+}
+
+/// Gives `sig` back the disposition [`ignore_signal`] returned.
+pub fn restore_signal(sig: usize, old: &SigAction) {
+    // SAFETY: `old` is what the kernel filled in for this signal.
+    unsafe { syscall4(SYS_RT_SIGACTION, sig, old.0.as_ptr() as usize, 0, 8) };
 }
 
 /// The effective user ID.

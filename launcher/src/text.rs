@@ -104,14 +104,23 @@ impl fmt::Display for Lossy<'_> {
     }
 }
 
-/// Bytes shown as a quoted, escaped string, as `{:?}` shows a `str`.
+/// Bytes shown as a quoted, escaped string, as `{:?}` shows a `str`; a
+/// value longer than [`Quoted::MAX`] bytes is shown cut, with its length, so
+/// that what follows it in a message (the hint) always fits.
 #[derive(Clone, Copy)]
 pub struct Quoted<'a>(pub &'a [u8]);
 
+impl Quoted<'_> {
+    /// The most bytes of a value shown.
+    pub const MAX: usize = 100;
+}
+
 impl fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cut = self.0.len() > Self::MAX;
+        let shown = if cut { &self.0[..Self::MAX] } else { self.0 };
         f.write_str("\"")?;
-        for chunk in self.0.utf8_chunks() {
+        for chunk in shown.utf8_chunks() {
             for c in chunk.valid().chars() {
                 if c == '\'' {
                     f.write_str("'")?;
@@ -123,7 +132,53 @@ impl fmt::Display for Quoted<'_> {
                 f.write_str("\u{fffd}")?;
             }
         }
-        f.write_str("\"")
+        f.write_str("\"")?;
+        if cut {
+            write!(f, " (cut; {} bytes)", self.0.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// A path (or other untrusted bytes) for a message: control characters and
+/// backslashes escaped as in Rust strings (`\n`, `\u{1b}`, `\\`), bytes that
+/// are not UTF-8 as `\xNN`, so that no value can break a line or forge one;
+/// longer than [`Escaped::MAX`] bytes, the middle is left out (`...`).
+#[derive(Clone, Copy)]
+pub struct Escaped<'a>(pub &'a [u8]);
+
+impl Escaped<'_> {
+    /// The most bytes shown: the first [`Escaped::HEAD`] and the rest from the end.
+    pub const MAX: usize = 320;
+    /// Bytes shown from the start of a cut value.
+    pub const HEAD: usize = 80;
+
+    fn part(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+        for chunk in bytes.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if c.is_control() || c == '\\' {
+                    write!(f, "{}", c.escape_debug())?;
+                } else {
+                    write!(f, "{c}")?;
+                }
+            }
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0;
+        if b.len() <= Self::MAX {
+            return Self::part(f, b);
+        }
+        Self::part(f, &b[..Self::HEAD])?;
+        f.write_str("...")?;
+        Self::part(f, &b[b.len() - (Self::MAX - Self::HEAD)..])
     }
 }
 
@@ -163,5 +218,25 @@ mod tests {
         let s = std::string::String::from_utf8_lossy(bytes);
         assert_eq!(format!("{}", Quoted(bytes)), format!("{s:?}"));
         assert_eq!(format!("{}", bformat!(16, "{}-{}", 1, "x")), "1-x");
+    }
+
+    #[test]
+    fn quoted_cuts_long_values_and_says_so() {
+        let long = vec![b'v'; 3000];
+        let shown = format!("{}", Quoted(&long));
+        assert_eq!(shown, format!("\"{}\" (cut; 3000 bytes)", "v".repeat(Quoted::MAX)));
+        assert_eq!(format!("{}", Quoted(b"v5")), "\"v5\"");
+    }
+
+    #[test]
+    fn escaped_never_breaks_a_line() {
+        let shown = format!("{}", Escaped(b"/tmp/a\nb\r[multiarch] x\x1b[31m\\ \xff\xc3\xa9"));
+        assert_eq!(shown, "/tmp/a\\nb\\r[multiarch] x\\u{1b}[31m\\\\ \\xff\u{e9}");
+        assert!(!shown.contains('\n') && !shown.contains('\r'));
+        let long: Vec<u8> = (0..5000).map(|i| b'a' + (i % 26) as u8).collect();
+        let shown = format!("{}", Escaped(&long));
+        assert_eq!(shown.len(), Escaped::MAX + 3);
+        assert!(shown.starts_with(std::str::from_utf8(&long[..Escaped::HEAD]).unwrap()));
+        assert!(shown.ends_with(std::str::from_utf8(&long[long.len() - 10..]).unwrap()));
     }
 }
