@@ -2,7 +2,7 @@
 //!
 //! The launcher links no C library: glibc linked statically adds 0.7 MB to
 //! every bundle and linked dynamically costs the dynamic loader's start-up
-//! (about 0.2 ms) at every start. It needs about forty calls, all with
+//! (about 0.2 ms) at every start. It needs about thirty calls, all with
 //! plain integer and pointer arguments, so each is a `syscall` instruction.
 //! Every wrapper returns `Err(Errno)` for the kernel's `-4095..=-1` results.
 //!

@@ -1016,3 +1016,454 @@ fn big_builds_are_written_while_decoded() {
     assert_eq!(entry.len(), 1, "{entry:?}");
     assert!(fs::read(&entry[0]).expect("cache entry") == want, "cache entry differs from the build");
 }
+
+// --- issue 10: hostile hosts -------------------------------------------------
+
+/// The big bundle (builds of 6 MiB and more, so a cold start takes long
+/// enough to be interrupted), the level it starts here, and its build.
+fn big_bundle() -> (PathBuf, Level, Vec<u8>) {
+    let level = if host_level() >= Level::V4 { Level::V4 } else { Level::V1 };
+    let build = fs::read(fixtures().file(&format!("big-payload-{}", level.cpu_name()))).expect("big payload");
+    (fixtures().file("big/big"), level, build)
+}
+
+/// Temporary files below `dir`, of any launcher version: names that start
+/// with a dot and hold ".tmp".
+fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    files_named(dir, ".tmp")
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect()
+}
+
+/// Issue 10, defect 3: the cache is used only where every directory from `/`
+/// down belongs to root or the user and no one else may write it (a sticky
+/// directory such as /tmp excepted); a symbolic link is followed only if it
+/// is root's or the user's. Before the fix only the root and the entry were
+/// checked, so a cache below a world-writable directory was used.
+#[test]
+fn issue10_cache_below_a_directory_others_can_change_is_not_used() {
+    let level = host_level();
+    let sb = Sandbox::new("untrusted-above");
+    let shared = sb.dir.join("shared");
+    fs::create_dir(&shared).expect("mkdir");
+    let xdg = shared.join("xdg");
+    chmod(&shared, 0o777);
+    let out = run(report_cmd(&sb, Bundle::Full, &[]).env("XDG_CACHE_HOME", &xdg));
+    let why = format!("{} has mode 777, writable by others: not trusted", shared.display());
+    assert_cache_fallback(&out, level, level, Bundle::Full, &[&why]);
+    assert!(!xdg.exists(), "the launcher created a directory below an untrusted one");
+    let out = run(report_cmd(&sb, Bundle::Full, &[("MULTIARCH_EXEC", "cache")]).env("XDG_CACHE_HOME", &xdg));
+    assert_eq!(out.status.code(), Some(126), "{}", describe(&out));
+    assert_eq!(launcher_lines(&out).len(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains(&why), "{}", stderr(&out));
+    // Group-writable is no better.
+    chmod(&shared, 0o775);
+    let out = run(report_cmd(&sb, Bundle::Full, &[]).env("XDG_CACHE_HOME", &xdg));
+    assert_cache_fallback(&out, level, level, Bundle::Full, &["mode 775, writable by others: not trusted"]);
+
+    // Sticky, as /tmp: others cannot rename what is ours, so it is used.
+    chmod(&shared, 0o1777);
+    let out = run(report_cmd(&sb, Bundle::Full, &[]).env("XDG_CACHE_HOME", &xdg));
+    assert_eq!(log_line(&out), log_exact(level, level, Bundle::Full, "via cache, written now"));
+
+    // Our own symbolic link is followed; the program sees the real path.
+    let link = sb.dir.join("link-to-xdg");
+    std::os::unix::fs::symlink(&sb.xdg, &link).expect("symlink");
+    let out = run(report_cmd(&sb, Bundle::Full, &[]).env("XDG_CACHE_HOME", &link));
+    assert_eq!(log_line(&out), log_exact(level, level, Bundle::Full, "via cache, written now"));
+    assert_eq!(Report::parse(&out).exe, sb.entry(Bundle::Full, level));
+
+    if euid() != 0 {
+        eprintln!("SKIP the foreign-owner cases: need root to chown");
+        return;
+    }
+    // Another user's symbolic link in the sticky directory, and another
+    // user's directory above the cache.
+    let planted = shared.join("planted");
+    std::os::unix::fs::symlink(&sb.xdg, &planted).expect("symlink");
+    std::os::unix::fs::lchown(&planted, Some(NOBODY), None).expect("lchown");
+    let theirs = sb.dir.join("theirs");
+    fs::create_dir(&theirs).expect("mkdir");
+    std::os::unix::fs::lchown(&theirs, Some(NOBODY), None).expect("chown");
+    for (xdg, at) in [(planted.clone(), planted), (theirs.join("xdg"), theirs.clone())] {
+        let out = run(report_cmd(&sb, Bundle::Full, &[]).env("XDG_CACHE_HOME", &xdg));
+        let why = format!("{} is owned by uid {NOBODY}, not by root or uid 0: not trusted", at.display());
+        assert_cache_fallback(&out, level, level, Bundle::Full, &[&why]);
+    }
+    assert!(!theirs.join("xdg").exists());
+}
+
+/// Issue 10, defect 3, as reproduced: another user swaps the directory
+/// holding the cache with their own (renameat2 RENAME_EXCHANGE in a loop)
+/// while the victim (root) starts the bundle. Their file must never run.
+/// Before the fix the swap could land between the check and the execve.
+#[test]
+fn issue10_swapping_directories_never_runs_another_users_file() {
+    if euid() != 0 {
+        eprintln!("SKIP issue10_swapping_directories_never_runs_another_users_file: needs root to chown");
+        return;
+    }
+    let level = host_level();
+    let sb = Sandbox::new("swap");
+    let shared = sb.dir.join("shared");
+    fs::create_dir(&shared).expect("mkdir");
+    chmod(&shared, 0o777);
+    let (mine, evil) = (shared.join("mine"), shared.join("evil"));
+    fs::create_dir(&mine).expect("mkdir");
+    run(report_cmd(&sb, Bundle::Full, &[]).env("XDG_CACHE_HOME", &mine));
+    let marker = sb.dir.join("attacker-ran");
+    let script =
+        evil.join("multiarch").join(cache_key(&fixtures().payload(level))).join(Bundle::Full.program());
+    write_file(&script, format!("#!/bin/sh\ntouch '{}'\necho level=attacker\n", marker.display()).as_bytes());
+    chmod(&script, 0o755);
+    for p in [&script, &evil.join("multiarch"), &evil] {
+        std::os::unix::fs::lchown(p, Some(NOBODY), None).expect("chown");
+    }
+    chmod(&evil.join("multiarch"), 0o700);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).expect("no NUL");
+    let (a, b) = (c(&mine), c(&evil));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: two NUL-terminated paths; renameat2 only renames.
+                unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+            }
+        });
+        /// Stops the swapping thread also when an assertion fails.
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&stop);
+        for i in 0..300 {
+            // In the sandbox: before the fix, /bin/sh could end up reading
+            // the payload as the attacker's script and create junk files.
+            let mut cmd = report_cmd(&sb, Bundle::Full, &[]);
+            let out = run(cmd.env("XDG_CACHE_HOME", &mine).current_dir(&sb.dir));
+            assert!(!marker.exists(), "start {i} ran the attacker's file: {}", stderr(&out));
+            assert_eq!(Report::parse(&out).level, level.cpu_name(), "start {i}");
+        }
+    });
+}
+
+/// Issue 10, defect 4: SIGTERM during cold starts leaves nothing behind
+/// (the build is written into an unnamed O_TMPFILE), and the next cold
+/// start removes stale temporary files: old ones of the user, of this and
+/// of older launchers, and those in older versions' directories, but not a
+/// fresh one (a start still writing) nor another user's. Before the fix
+/// killed starts left `.<program>.tmp.<pid>` files for good.
+#[test]
+fn issue10_killed_cold_starts_leave_no_temporary_files() {
+    let sb = Sandbox::new("sigterm");
+    let (bundle, level, build) = big_bundle();
+    let root = sb.cache_root();
+    for i in 0..24u64 {
+        let _ = fs::remove_dir_all(&root);
+        let mut child = sb
+            .command(&bundle)
+            .arg("report")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_micros(1500 * i));
+        // SAFETY: kill(2) of our own child, not yet waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        child.wait().expect("wait");
+        assert_eq!(
+            temp_files(&sb.dir),
+            Vec::<PathBuf>::new(),
+            "after a SIGTERM {}.{} ms in",
+            i * 3 / 2,
+            i % 2 * 5
+        );
+    }
+
+    run_ok(sb.command(&bundle).arg("report"));
+    let entry = root
+        .join(cache_key(&fixtures().file(&format!("big-payload-{}", level.cpu_name()))))
+        .join("payload_big");
+    let dir = entry.parent().expect("hash dir").to_owned();
+    let stale = [dir.join(".payload_big.tmp.4242"), dir.join(".payload_big.0123456789abcdef.tmp")];
+    let fresh = dir.join(".payload_big.fedcba9876543210.tmp");
+    let old_version = root.join("0123456789abcdef0123456789abcdef");
+    for p in stale.iter().chain([&fresh, &old_version.join(".payload_big.tmp.99")]) {
+        write_file(p, b"half-written");
+    }
+    for p in &stale {
+        util::age(p, 3600);
+    }
+    let foreign = dir.join(".payload_big.tmp.77");
+    if euid() == 0 {
+        write_file(&foreign, b"another user's");
+        util::age(&foreign, 3600);
+        std::os::unix::fs::lchown(&foreign, Some(NOBODY), None).expect("chown");
+    }
+    fs::remove_file(&entry).expect("rm entry");
+    let out = run(sb.command(&bundle).arg("report").env("MULTIARCH_DEBUG", "log"));
+    assert!(log_line(&out).ends_with("via cache, written now)"), "{}", stderr(&out));
+    for p in &stale {
+        assert!(!p.exists(), "stale {} stayed", p.display());
+    }
+    assert!(fresh.exists(), "a fresh temporary file (a start still writing) was removed");
+    assert!(!old_version.exists(), "an older version's directory stayed");
+    assert_eq!(euid() == 0, foreign.exists(), "another user's file was removed");
+    assert!(fs::read(&entry).expect("entry") == build);
+}
+
+/// Issue 10, defect 4: cold starts in separate PID namespaces (containers
+/// sharing a cache) all have PID 1. Before the fix they collided on
+/// `.<program>.tmp.1` and fell back or failed.
+#[test]
+fn issue10_cold_starts_in_separate_pid_namespaces_do_not_collide() {
+    if !Command::new("unshare").args(["--pid", "--fork", "true"]).status().is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: cannot create a PID namespace (unshare --pid fails)");
+        return;
+    }
+    let sb = Sandbox::new("pidns");
+    let (bundle, level, build) = big_bundle();
+    for round in 0..3 {
+        let _ = fs::remove_dir_all(sb.cache_root());
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                let mut cmd = sb.command(Path::new("/usr/bin/unshare"));
+                cmd.args(["--pid", "--fork"]).arg(&bundle).arg("report").env("MULTIARCH_DEBUG", "log");
+                cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().expect("wait");
+            let line = log_line(&out);
+            assert!(
+                line.ends_with("; via cache)") || line.ends_with("; via cache, written now)"),
+                "round {round}: {line}"
+            );
+            let report = Report::parse(&out);
+            assert_eq!((report.pid, report.level.as_str()), (1, level.cpu_name()), "round {round}");
+            assert!(report.exe.starts_with(sb.cache_root()), "round {round}: {:?}", report.exe);
+        }
+        let entries = files_named(&sb.cache_root(), "payload_big");
+        assert_eq!(entries.len(), 1, "round {round}: {entries:?}");
+        assert!(fs::read(&entries[0]).expect("entry") == build, "round {round}: the entry is not the build");
+    }
+}
+
+/// Issue 10, defect 5: under `ulimit -f` smaller than the build, a cold
+/// start gets EFBIG instead of SIGXFSZ: it falls back as for any write
+/// error and fails with the one 126 line when the memfd cannot be written
+/// either, leaving nothing in the cache; a warm start writes nothing and
+/// works. The program still gets the SIGXFSZ disposition it inherited.
+/// Before the fix the launcher died of SIGXFSZ.
+#[test]
+fn issue10_ulimit_f_makes_a_cold_start_fail_cleanly_not_die() {
+    let sb = Sandbox::new("ulimit");
+    let level = host_level();
+    let limit = 64 << 10;
+    assert!(fs::metadata(fixtures().payload(level)).expect("payload").len() > limit);
+    for mode in ["auto", "cache", "memfd"] {
+        let mut cmd = report_cmd(&sb, Bundle::Full, &[("MULTIARCH_EXEC", mode)]);
+        util::file_size_limit_in_child(&mut cmd, limit);
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(126), "{mode}: {}: {}", describe(&out), stderr(&out));
+        assert!(out.stdout.is_empty(), "{mode}: the program ran");
+        let lines = launcher_lines(&out);
+        assert_eq!(lines.len(), 1, "{mode}: {}", stderr(&out));
+        assert!(
+            lines[0].starts_with("[multiarch] error: ") && lines[0].contains("File too large"),
+            "{mode}: {}",
+            lines[0]
+        );
+    }
+    assert_eq!(files_named(&sb.dir, "payload_"), Vec::<PathBuf>::new(), "something was left in the cache");
+    assert_eq!(temp_files(&sb.dir), Vec::<PathBuf>::new());
+
+    run_ok(&mut report_cmd(&sb, Bundle::Full, &[]));
+    let mut cmd = report_cmd(&sb, Bundle::Full, &[]);
+    util::file_size_limit_in_child(&mut cmd, limit);
+    assert_eq!(log_line(&run_ok(&mut cmd)), log_exact(level, level, Bundle::Full, "via cache"));
+
+    for ignored in [false, true] {
+        for mode in ["cold", "memfd"] {
+            let _ = fs::remove_dir_all(sb.cache_root());
+            let mut cmd = sb.bundle(Bundle::Full);
+            cmd.args(["kill", &libc::SIGXFSZ.to_string()])
+                .env("MULTIARCH_EXEC", if mode == "cold" { "cache" } else { mode });
+            if ignored {
+                util::ignore_signal_in_child(&mut cmd, libc::SIGXFSZ);
+            }
+            let out = run(&mut cmd);
+            if ignored {
+                // The payload's `kill` mode exits 98 when the signal did not end it.
+                assert_eq!(out.status.code(), Some(98), "{mode}, inherited SIG_IGN: {}", describe(&out));
+            } else {
+                assert_eq!(
+                    out.status.signal(),
+                    Some(libc::SIGXFSZ),
+                    "{mode}, inherited SIG_DFL: {}",
+                    describe(&out)
+                );
+            }
+        }
+    }
+}
+
+/// Issue 10, defect 8: root with another user's HOME (`sudo -E`) must not
+/// create `~/.cache` (owned by root) in that user's home, nor use one there:
+/// the home is that user's, so root falls back to a memfd. The user
+/// themselves still gets a cache. Before the fix root created
+/// `~/.cache/multiarch` there.
+#[test]
+fn issue10_root_with_another_users_home_leaves_it_alone() {
+    if euid() != 0 {
+        eprintln!("SKIP issue10_root_with_another_users_home_leaves_it_alone: needs root");
+        return;
+    }
+    let level = host_level();
+    let sb = Sandbox::new("sudo-e");
+    // The user's home lies below the sandbox: let them reach it.
+    chmod(&sb.dir, 0o755);
+    let name = format!("mat{}", std::process::id());
+    let home = sb.dir.join(&name);
+    let added =
+        Command::new("useradd").args(["-M", "-s", "/usr/sbin/nologin", "-d"]).arg(&home).arg(&name).status();
+    assert!(added.is_ok_and(|s| s.success()), "useradd {name} failed");
+    /// Removes the user again, however the test ends.
+    struct User(String);
+    impl Drop for User {
+        fn drop(&mut self) {
+            let _ = Command::new("userdel").arg(&self.0).status();
+        }
+    }
+    let _user = User(name.clone());
+    let id = |flag: &str| -> u32 {
+        let out = run_ok(Command::new("id").arg(flag).arg(&name));
+        String::from_utf8_lossy(&out.stdout).trim().parse().expect("numeric id")
+    };
+    let (uid, gid) = (id("-u"), id("-g"));
+    fs::create_dir(&home).expect("mkdir home");
+    std::os::unix::fs::chown(&home, Some(uid), Some(gid)).expect("chown home");
+
+    let as_root = || {
+        let mut cmd = report_cmd(&sb, Bundle::Full, &[]);
+        cmd.env("HOME", &home).env_remove("XDG_CACHE_HOME");
+        run(&mut cmd)
+    };
+    let why = format!("{} is owned by uid {uid}, not by root or uid 0: not trusted", home.display());
+    assert_cache_fallback(&as_root(), level, level, Bundle::Full, &[&why]);
+    assert!(!home.join(".cache").exists(), "root created ~/.cache in another user's home");
+    // The user's own ~/.cache is not used by root either.
+    let cache = home.join(".cache");
+    fs::create_dir(&cache).expect("mkdir");
+    std::os::unix::fs::chown(&cache, Some(uid), Some(gid)).expect("chown");
+    assert_cache_fallback(&as_root(), level, level, Bundle::Full, &[&why]);
+    assert!(!cache.join("multiarch").exists(), "root wrote into another user's ~/.cache");
+
+    // The user gets a cache of their own, if they can reach the bundle.
+    let mut cmd = report_cmd(&sb, Bundle::Full, &[]);
+    cmd.env("HOME", &home).env_remove("XDG_CACHE_HOME").uid(uid).gid(gid);
+    let out = run(&mut cmd);
+    if out.status.code() == Some(126) && launcher_lines(&out).is_empty() {
+        eprintln!("SKIP the user's own start: {} cannot run the fixtures: {}", name, stderr(&out));
+        return;
+    }
+    assert_eq!(
+        log_line(&out),
+        log_exact(level, level, Bundle::Full, "via cache, written now"),
+        "{}",
+        stderr(&out)
+    );
+    let meta = fs::metadata(cache.join("multiarch")).expect("the user's cache root");
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (uid, 0o700));
+}
+
+/// Issue 10, defect 9: a newline in a path cannot forge a line; a value of
+/// 3,000 bytes is cut in the message but the hint is whole; a start that
+/// fails before its exec (here a seccomp filter denies memfd_create) prints
+/// its error line only, not a "starting ..." line first.
+#[test]
+fn issue10_messages_escape_paths_keep_hints_and_log_only_real_starts() {
+    let sb = Sandbox::new("messages");
+    let level = host_level();
+    let odd = sb.dir.join("x\n[multiarch] error: forged");
+    fs::create_dir(&odd).expect("mkdir");
+    chmod(&odd, 0o777);
+    let out = run(report_cmd(&sb, Bundle::Full, &[]).env("XDG_CACHE_HOME", &odd));
+    assert_eq!(stderr(&out).lines().count(), 1, "a path forged a line:\n{}", stderr(&out));
+    assert_cache_fallback(&out, level, level, Bundle::Full, &["x\\n[multiarch] error: forged has mode 777"]);
+
+    let long = "v".repeat(3000);
+    let out = run(sb.bundle(Bundle::Full).arg("report").env("MULTIARCH_LEVEL", &long));
+    assert_eq!(out.status.code(), Some(126), "{}", describe(&out));
+    let want = format!(
+        "[multiarch] error: MULTIARCH_LEVEL=\"{}\" (cut; 3000 bytes) is not valid (accepted: {})\n",
+        "v".repeat(100),
+        Level::ACCEPTED
+    );
+    assert_eq!(stderr(&out), want);
+
+    let mut cmd = report_cmd(&sb, Bundle::Full, &[("MULTIARCH_EXEC", "memfd")]);
+    util::deny_syscall_in_child(&mut cmd, libc::SYS_memfd_create);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(126), "{}", describe(&out));
+    let lines = launcher_lines(&out);
+    assert_eq!(lines.len(), 1, "want only the error line:\n{}", stderr(&out));
+    assert!(lines[0].starts_with("[multiarch] error: ") && lines[0].contains("memfd_create"), "{}", lines[0]);
+}
+
+/// Issue 10, defect 9: the kernel counts the executed file's name against
+/// ARG_MAX. A command line that just fits for the bundle's own path must
+/// still start from the cache, whose path is much longer: the entry is run
+/// by descriptor, as `/dev/fd/N`. Before the fix the execve of the cache
+/// path failed with E2BIG and the launcher fell back to a memfd.
+#[test]
+fn issue10_command_line_near_arg_max_starts_from_the_cache() {
+    let sb = Sandbox::new("argmax");
+    let level = host_level();
+    let deep = sb.xdg.join("d".repeat(250)).join("e".repeat(250));
+    fs::create_dir_all(&deep).expect("mkdir");
+    run_ok(report_cmd(&sb, Bundle::Full, &[]).env("XDG_CACHE_HOME", &deep));
+    let bundle = fixtures().bundle(Bundle::Full);
+    let entry =
+        deep.join("multiarch").join(cache_key(&fixtures().payload(level))).join(Bundle::Full.program());
+    assert!(entry.exists(), "no cache entry at {}", entry.display());
+    let entry_len = entry.as_os_str().len();
+    assert!(entry_len > bundle.as_os_str().len() + 400, "the cache path is not longer");
+    // `exit 0` plus `n` bytes of arguments, in pieces under MAX_ARG_STRLEN.
+    let command = |n: usize| {
+        let mut cmd = sb.bundle(Bundle::Full);
+        cmd.env("XDG_CACHE_HOME", &deep).env("MULTIARCH_DEBUG", "log").args(["exit", "0"]);
+        let piece = "a".repeat(100_000);
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(piece.len() + 1);
+            cmd.arg(&piece[..k - 1]);
+            left -= k;
+        }
+        cmd
+    };
+    // The largest command line the kernel takes for the bundle itself.
+    let (mut fits, mut too_big) = (0, 8 << 20);
+    while too_big - fits > 1 {
+        let n = (fits + too_big) / 2;
+        match command(n).output() {
+            Ok(_) => fits = n,
+            Err(e) if e.raw_os_error() == Some(libc::E2BIG) => too_big = n,
+            Err(e) => panic!("spawn: {e}"),
+        }
+    }
+    let out = run(&mut command(fits));
+    assert!(out.status.success(), "{}: {}", describe(&out), stderr(&out));
+    assert_eq!(launcher_lines(&out), [log_exact(level, level, Bundle::Full, "via cache")]);
+}

@@ -538,3 +538,78 @@ pub fn files_named(dir: &Path, needle: &str) -> Vec<PathBuf> {
 pub fn os(bytes: &[u8]) -> OsString {
     OsString::from_vec(bytes.to_vec())
 }
+
+/// Sets the child's `RLIMIT_FSIZE` (`ulimit -f`) to `bytes`.
+pub fn file_size_limit_in_child(cmd: &mut Command, bytes: u64) {
+    let hook = move || {
+        let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+        // SAFETY: setrlimit(2) with a valid struct; affects only the child.
+        if unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &limit) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only calls setrlimit(2).
+    unsafe { cmd.pre_exec(hook) };
+}
+
+/// Sets signal `sig` to SIG_IGN in the child.
+pub fn ignore_signal_in_child(cmd: &mut Command, sig: libc::c_int) {
+    let hook = move || {
+        // SAFETY: signal(2) with SIG_IGN installs no handler; async-signal-safe.
+        if unsafe { libc::signal(sig, libc::SIG_IGN) } == libc::SIG_ERR {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only calls signal(2).
+    unsafe { cmd.pre_exec(hook) };
+}
+
+/// Installs a seccomp filter in the child that fails system call `nr` with
+/// EPERM (as container runtimes deny calls) and allows every other.
+pub fn deny_syscall_in_child(cmd: &mut Command, nr: libc::c_long) {
+    let nr = nr as u32;
+    let hook = move || {
+        // BPF: if arch != x86-64 allow; if nr == `nr` return ERRNO(EPERM); allow.
+        let stmt = |code: u16, k: u32| libc::sock_filter { code, jt: 0, jf: 0, k };
+        let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
+        const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+        const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+        const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+        let filter = [
+            stmt(LD_W_ABS, 4), // seccomp_data.arch
+            jump(JEQ_K, 0xc000_003e, 0, 3),
+            stmt(LD_W_ABS, 0), // seccomp_data.nr
+            jump(JEQ_K, nr, 0, 1),
+            stmt(RET_K, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+            stmt(RET_K, libc::SECCOMP_RET_ALLOW),
+        ];
+        let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
+        // SAFETY: prctl(2) with documented arguments; `prog` points to a
+        // valid filter that outlives the call; affects only the child.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only makes system calls, without allocating.
+    unsafe { cmd.pre_exec(hook) };
+}
+
+/// Sets the modification time of `path` to `secs_ago` seconds ago.
+pub fn age(path: &Path, secs_ago: i64) {
+    let c = CString::new(path.as_os_str().as_bytes()).expect("no NUL");
+    // SAFETY: time(NULL) has no preconditions.
+    let now = unsafe { libc::time(std::ptr::null_mut()) };
+    let t = libc::timespec { tv_sec: now - secs_ago, tv_nsec: 0 };
+    let times = [t, t];
+    // SAFETY: a NUL-terminated path and two valid timespecs.
+    let rc =
+        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    assert_eq!(rc, 0, "utimensat {}: {}", path.display(), std::io::Error::last_os_error());
+}
