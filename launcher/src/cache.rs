@@ -166,8 +166,10 @@ impl Cache {
         let name = Name::from_bytes(bundle.program.as_bytes());
         let c = c_name(&name, &dir.path).map_err(cache_err)?;
         tmpfile::write_and_link(&dir, c, |fd| write_build_file(fd, blob))?;
-        let now = sys::now_secs().unwrap_or(i64::MAX);
-        tmpfile::remove_stale(&dir, self.euid, None, now);
+        // Without a clock, no file can be told stale.
+        if let Ok(now) = sys::now_secs() {
+            tmpfile::remove_stale(&dir, self.euid, None, now);
+        }
         self.remove_other_versions(&root, bundle);
         match self.open_entry(&dir, blob, bundle.program)? {
             Lookup::Hit(entry) => Ok(entry),

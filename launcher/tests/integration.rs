@@ -1467,3 +1467,20 @@ fn issue10_command_line_near_arg_max_starts_from_the_cache() {
     assert!(out.status.success(), "{}: {}", describe(&out), stderr(&out));
     assert_eq!(launcher_lines(&out), [log_exact(level, level, Bundle::Full, "via cache")]);
 }
+
+/// What held before issue 10 must keep holding now that the entry is run by
+/// descriptor: where a seccomp filter denies execveat (or the kernel lacks
+/// it), the checked entry still starts from the cache, through
+/// /proc/self/fd/N, and the program still sees the cache path.
+#[test]
+fn cache_entry_starts_where_execveat_is_denied() {
+    let sb = Sandbox::new("no-execveat");
+    let level = host_level();
+    for via in ["via cache, written now", "via cache"] {
+        let mut cmd = report_cmd(&sb, Bundle::Full, &[]);
+        util::deny_syscall_in_child(&mut cmd, libc::SYS_execveat);
+        let out = run(&mut cmd);
+        assert_eq!(log_line(&out), log_exact(level, level, Bundle::Full, via));
+        assert_eq!(Report::parse(&out).exe, sb.entry(Bundle::Full, level));
+    }
+}
