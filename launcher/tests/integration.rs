@@ -1484,3 +1484,33 @@ fn cache_entry_starts_where_execveat_is_denied() {
         assert_eq!(Report::parse(&out).exe, sb.entry(Bundle::Full, level));
     }
 }
+
+/// Issue 10: a build that fails to decode during a cold start (here the
+/// decoder's memory, under `ulimit -v`) leaves nothing in the cache: the
+/// unnamed file it was written to vanishes with its descriptor. The same
+/// holds for any decode error, e.g. a failed checksum of a damaged bundle.
+#[test]
+fn failed_decode_on_a_cold_start_leaves_nothing_in_the_cache() {
+    let sb = Sandbox::new("decode-fails");
+    let (bundle, _, _) = big_bundle();
+    let mut cmd = sb.command(&bundle);
+    cmd.arg("report").env("MULTIARCH_DEBUG", "log");
+    util::address_space_limit_in_child(&mut cmd, 8 << 20);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(126), "{}: {}", describe(&out), stderr(&out));
+    let lines = launcher_lines(&out);
+    assert_eq!(lines.len(), 1, "{}", stderr(&out));
+    assert!(lines[0].contains("cannot map memory to decode the build"), "{}", lines[0]);
+    let mut files = Vec::new();
+    let mut dirs = vec![sb.cache_root()];
+    while let Some(dir) = dirs.pop() {
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_type().expect("type").is_dir() {
+                dirs.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    assert_eq!(files, Vec::<PathBuf>::new(), "a failed decode left files in the cache");
+}

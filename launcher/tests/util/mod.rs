@@ -541,10 +541,19 @@ pub fn os(bytes: &[u8]) -> OsString {
 
 /// Sets the child's `RLIMIT_FSIZE` (`ulimit -f`) to `bytes`.
 pub fn file_size_limit_in_child(cmd: &mut Command, bytes: u64) {
+    rlimit_in_child(cmd, libc::RLIMIT_FSIZE, bytes);
+}
+
+/// Sets the child's `RLIMIT_AS` (`ulimit -v`) to `bytes`.
+pub fn address_space_limit_in_child(cmd: &mut Command, bytes: u64) {
+    rlimit_in_child(cmd, libc::RLIMIT_AS, bytes);
+}
+
+fn rlimit_in_child(cmd: &mut Command, resource: libc::__rlimit_resource_t, bytes: u64) {
     let hook = move || {
         let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
         // SAFETY: setrlimit(2) with a valid struct; affects only the child.
-        if unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &limit) } != 0 {
+        if unsafe { libc::setrlimit(resource, &limit) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
         Ok(())
