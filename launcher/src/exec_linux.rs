@@ -5,7 +5,10 @@
 //! own argv and environment block, passed through as the kernel gave them:
 //! the file run is the one checked (or written), and the kernel copies only
 //! `/dev/fd/N` as the program's file name, never a path longer than the one
-//! the launcher was started with (the file name counts against `ARG_MAX`).
+//! the launcher was started with: the file name counts against `ARG_MAX`
+//! (Linux fs/exec.c: `alloc_bprm` names an `AT_EMPTY_PATH` exec
+//! `/dev/fd/N`, and `do_execveat_common` copies `bprm->filename` onto the
+//! new stack with the arguments and environment).
 
 use crate::bformat;
 use crate::bundle::{Blob, Compression, DecodeFailure};
