@@ -127,22 +127,20 @@ fn check_owner(st: &Stat, euid: u32, path: &[u8]) -> Result<(), Message> {
 }
 
 /// Opens `/`, checked.
-fn open_root(euid: u32) -> Result<Dir, WalkError> {
+fn open_root(euid: u32) -> Result<(Fd, Stat), WalkError> {
     let fd = sys::openat(sys::AT_FDCWD, c"/", sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)
         .map_err(|e| sys_error("cannot open", b"/", e))?;
     let st = sys::fstat(&fd).map_err(|e| sys_error("cannot stat", b"/", e))?;
     check_dir(&st, euid, b"/")?;
-    Ok(Dir { fd, st, path: Path::from_bytes(b"/") })
+    Ok((fd, st))
 }
 
-/// `dir`'s path joined with `name`.
-fn join(dir: &Path, name: &[u8]) -> Path {
-    let mut p = dir.clone();
-    if !p.as_bytes().ends_with(b"/") {
-        p.push(b"/");
+/// Appends `/name` to `path` (no second `/` after the root).
+fn push_name(path: &mut Path, name: &[u8]) {
+    if !path.as_bytes().ends_with(b"/") {
+        path.push(b"/");
     }
-    p.push(name);
-    p
+    path.push(name);
 }
 
 /// One path component, with its NUL: at most `NAME_MAX` (255) bytes.
@@ -159,59 +157,53 @@ pub fn c_name<'a>(name: &'a Name, dir: &Path) -> Result<&'a core::ffi::CStr, Mes
 /// Opens the directory `name` in `dir` and checks it; with `create`, makes
 /// it (mode 0700 whatever the umask) when it is missing.
 pub fn open_child(dir: &Dir, name: &[u8], euid: u32, create: bool) -> Result<Dir, WalkError> {
-    match step(dir, name, euid, create)? {
-        Step::Dir(d) => Ok(d),
-        Step::Link(..) => Err(WalkError::Failed(bformat!(
-            1024,
-            "{} is a symbolic link",
-            Escaped(join(&dir.path, name).as_bytes())
-        ))),
+    let mut path = dir.path.clone();
+    push_name(&mut path, name);
+    let name = Name::from_bytes(name);
+    let c = c_name(&name, &dir.path)?;
+    match step(&dir.fd, c, &path, euid, create)? {
+        Step::Dir(fd, st) => Ok(Dir { fd, st, path }),
+        Step::Link(_) => {
+            Err(WalkError::Failed(bformat!(1024, "{} is a symbolic link", Escaped(path.as_bytes()))))
+        }
     }
 }
 
 enum Step {
-    Dir(Dir),
-    /// A trusted symbolic link and its target.
-    Link(Path),
+    Dir(Fd, Stat),
+    /// A trusted symbolic link, held open (`O_PATH`) to be read.
+    Link(Fd),
 }
 
-fn step(dir: &Dir, name: &[u8], euid: u32, create: bool) -> Result<Step, WalkError> {
-    let path = join(&dir.path, name);
-    let name_buf = Name::from_bytes(name);
-    let c = c_name(&name_buf, &dir.path)?;
+/// Opens `name` in the directory `dir` (whose path with `name` is `path`,
+/// for messages) and checks what it is.
+fn step(dir: &Fd, name: &core::ffi::CStr, path: &Path, euid: u32, create: bool) -> Result<Step, WalkError> {
     let flags = sys::O_PATH | sys::O_NOFOLLOW | sys::O_CLOEXEC;
-    let fd = match sys::openat(dir.fd.0, c, flags, 0) {
+    let fd = match sys::openat(dir.0, name, flags, 0) {
         Ok(fd) => fd,
-        Err(Errno::ENOENT) if create => return make_dir(dir, c, path, euid),
+        Err(Errno::ENOENT) if create => return make_dir(dir, name, path, euid),
         Err(Errno::ENOENT) => return Err(WalkError::Missing),
         Err(e) => return Err(sys_error("cannot open", path.as_bytes(), e).into()),
     };
     let st = sys::fstat(&fd).map_err(|e| sys_error("cannot stat", path.as_bytes(), e))?;
     if st.kind() == sys::S_IFLNK {
         check_owner(&st, euid, path.as_bytes())?;
-        let mut target = [0u8; 4096];
-        let n = sys::readlinkat(&fd, c"", &mut target)
-            .map_err(|e| sys_error("cannot read", path.as_bytes(), e))?;
-        if n >= target.len() {
-            return Err(sys_error("cannot follow", path.as_bytes(), Errno::ENAMETOOLONG).into());
-        }
-        return Ok(Step::Link(Path::from_bytes(&target[..n])));
+        return Ok(Step::Link(fd));
     }
     check_dir(&st, euid, path.as_bytes())?;
-    Ok(Step::Dir(Dir { fd, st, path }))
+    Ok(Step::Dir(fd, st))
 }
 
 /// Creates the directory `name` in `dir`, private whatever the umask.
-fn make_dir(dir: &Dir, name: &core::ffi::CStr, path: Path, euid: u32) -> Result<Step, WalkError> {
-    match sys::mkdirat(&dir.fd, name, 0o700) {
+fn make_dir(dir: &Fd, name: &core::ffi::CStr, path: &Path, euid: u32) -> Result<Step, WalkError> {
+    match sys::mkdirat(dir, name, 0o700) {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(e) => return Err(sys_error("cannot create", path.as_bytes(), e).into()),
     }
     // Opened for reading (fchmod needs more than O_PATH). If another start
     // made it first, or something else is there, the check below decides.
     let flags = sys::O_RDONLY | sys::O_DIRECTORY | sys::O_NOFOLLOW | sys::O_CLOEXEC;
-    let fd =
-        sys::openat(dir.fd.0, name, flags, 0).map_err(|e| sys_error("cannot open", path.as_bytes(), e))?;
+    let fd = sys::openat(dir.0, name, flags, 0).map_err(|e| sys_error("cannot open", path.as_bytes(), e))?;
     let st = sys::fstat(&fd).map_err(|e| sys_error("cannot stat", path.as_bytes(), e))?;
     let st = if st.uid == euid && st.mode & 0o7777 != 0o700 && st.kind() == sys::S_IFDIR {
         // The umask took bits off (or a concurrent start's mkdir did).
@@ -221,7 +213,28 @@ fn make_dir(dir: &Dir, name: &core::ffi::CStr, path: Path, euid: u32) -> Result<
         st
     };
     check_dir(&st, euid, path.as_bytes())?;
-    Ok(Step::Dir(Dir { fd, st, path }))
+    Ok(Step::Dir(fd, st))
+}
+
+/// Replaces `rest[pos..]` by the target of the trusted symbolic link
+/// `link` (at `at`), followed by what was left after it.
+fn splice_link(link: &Fd, at: &Path, rest: &mut Path, pos: usize) -> Result<(), WalkError> {
+    let mut spliced = Path::new();
+    let mut target = [0u8; 4096];
+    // The link checked is the link read: through its descriptor.
+    let n =
+        sys::readlinkat(link, c"", &mut target).map_err(|e| sys_error("cannot read", at.as_bytes(), e))?;
+    if n >= target.len() {
+        return Err(sys_error("cannot follow", at.as_bytes(), Errno::ENAMETOOLONG).into());
+    }
+    spliced.push(&target[..n]);
+    spliced.push(b"/");
+    spliced.push(&rest.as_bytes()[pos..]);
+    if spliced.overflowed() {
+        return Err(sys_error("cannot follow", at.as_bytes(), Errno::ENAMETOOLONG).into());
+    }
+    *rest = spliced;
+    Ok(())
 }
 
 /// Opens the directory `path` (absolute), walking from `/` by the trust
@@ -230,58 +243,55 @@ pub fn open_dir(path: &[u8], euid: u32, create: bool) -> Result<Dir, WalkError> 
     if path.first() != Some(&b'/') {
         return Err(bformat!(1024, "{} is not an absolute path", Escaped(path)).into());
     }
+    // What is left to walk is rest[pos..]; `cur` is where the walk is, with
+    // symbolic links resolved.
     let mut rest = Path::from_bytes(path);
     if rest.overflowed() {
         return Err(sys_error("cannot open", path, Errno::ENAMETOOLONG).into());
     }
-    let mut dir = open_root(euid)?;
+    let mut pos = 0;
+    let (mut fd, mut st) = open_root(euid)?;
+    let mut cur = Path::from_bytes(b"/");
     let mut links = 0;
     loop {
-        let bytes = rest.as_bytes();
-        let start = bytes.iter().position(|&b| b != b'/').unwrap_or(bytes.len());
-        if start == bytes.len() {
-            return Ok(dir);
-        }
+        let bytes = &rest.as_bytes()[pos..];
+        let Some(start) = bytes.iter().position(|&b| b != b'/') else {
+            return Ok(Dir { fd, st, path: cur });
+        };
         let end = bytes[start..].iter().position(|&b| b == b'/').map_or(bytes.len(), |i| start + i);
         let name = Name::from_bytes(&bytes[start..end]);
-        let after = Path::from_bytes(&bytes[end..]);
-        if name.overflowed() {
-            return Err(sys_error("cannot open", path, Errno::ENAMETOOLONG).into());
-        }
-        rest = after;
+        pos += end;
+        let c = c_name(&name, &cur)?;
         match name.as_bytes() {
             b"." => continue,
             b".." => {
-                let fd = sys::openat(dir.fd.0, c"..", sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)
-                    .map_err(|e| sys_error("cannot open the parent of", dir.path.as_bytes(), e))?;
-                let st = sys::fstat(&fd).map_err(|e| sys_error("cannot stat", dir.path.as_bytes(), e))?;
-                let cut = dir.path.as_bytes().iter().rposition(|&b| b == b'/').unwrap_or(0);
-                let mut up = dir.path.clone();
-                up.truncate(cut.max(1));
-                check_dir(&st, euid, up.as_bytes())?;
-                dir = Dir { fd, st, path: up };
+                let up = sys::openat(fd.0, c"..", sys::O_PATH | sys::O_DIRECTORY | sys::O_CLOEXEC, 0)
+                    .map_err(|e| sys_error("cannot open the parent of", cur.as_bytes(), e))?;
+                let cut = cur.as_bytes().iter().rposition(|&b| b == b'/').unwrap_or(0);
+                cur.truncate(cut.max(1));
+                st = sys::fstat(&up).map_err(|e| sys_error("cannot stat", cur.as_bytes(), e))?;
+                check_dir(&st, euid, cur.as_bytes())?;
+                fd = up;
                 continue;
             }
             _ => {}
         }
-        match step(&dir, name.as_bytes(), euid, create)? {
-            Step::Dir(next) => dir = next,
-            Step::Link(target) => {
+        let len = cur.as_bytes().len();
+        push_name(&mut cur, name.as_bytes());
+        match step(&fd, c, &cur, euid, create)? {
+            Step::Dir(next, next_st) => (fd, st) = (next, next_st),
+            Step::Link(link) => {
                 links += 1;
                 if links > MAX_LINKS {
-                    let at = join(&dir.path, name.as_bytes());
-                    return Err(sys_error("cannot follow", at.as_bytes(), Errno::ELOOP).into());
+                    return Err(sys_error("cannot follow", cur.as_bytes(), Errno::ELOOP).into());
                 }
-                let mut spliced = target.clone();
-                spliced.push(b"/");
-                spliced.push(rest.as_bytes());
-                if spliced.overflowed() {
-                    return Err(sys_error("cannot follow", path, Errno::ENAMETOOLONG).into());
+                splice_link(&link, &cur, &mut rest, pos)?;
+                pos = 0;
+                cur.truncate(len);
+                if rest.as_bytes().first() == Some(&b'/') {
+                    (fd, st) = open_root(euid)?;
+                    cur = Path::from_bytes(b"/");
                 }
-                if target.as_bytes().first() == Some(&b'/') {
-                    dir = open_root(euid)?;
-                }
-                rest = spliced;
             }
         }
     }
