@@ -1514,3 +1514,51 @@ fn failed_decode_on_a_cold_start_leaves_nothing_in_the_cache() {
     }
     assert_eq!(files, Vec::<PathBuf>::new(), "a failed decode left files in the cache");
 }
+
+/// Issue 10, defect 4, where the file system has no O_TMPFILE (simulated by
+/// a seccomp filter that fails it with EOPNOTSUPP): the build goes to a
+/// file with a random name (never the PID), renamed into place; starts
+/// killed meanwhile leave such files, and a later cold start removes them
+/// once they are stale. Before the fix the names were `.<program>.tmp.<pid>`
+/// and nothing removed them.
+#[test]
+fn issue10_without_o_tmpfile_random_names_are_used_and_cleaned() {
+    let sb = Sandbox::new("no-tmpfile");
+    let (bundle, _, build) = big_bundle();
+    let command = || {
+        let mut cmd = sb.command(&bundle);
+        cmd.arg("report").env("MULTIARCH_DEBUG", "log");
+        util::deny_o_tmpfile_in_child(&mut cmd);
+        cmd
+    };
+    let out = run(&mut command());
+    assert!(log_line(&out).ends_with("; via cache, written now)"), "{}", stderr(&out));
+    let entry = Report::parse(&out).exe;
+    assert!(fs::read(&entry).expect("entry") == build);
+    assert_eq!(temp_files(&sb.dir), Vec::<PathBuf>::new());
+
+    for i in 0..16u64 {
+        let _ = fs::remove_file(&entry);
+        let mut child = command().stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+        std::thread::sleep(std::time::Duration::from_micros(2000 * i));
+        // SAFETY: kill(2) of our own child, not yet waited for.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        child.wait().expect("wait");
+    }
+    let left = temp_files(&sb.dir);
+    for p in &left {
+        let name = p.file_name().expect("name").to_string_lossy().into_owned();
+        let digits = name.strip_prefix(".payload_big.").and_then(|n| n.strip_suffix(".tmp")).unwrap_or("");
+        assert!(
+            digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_hexdigit()),
+            "temporary name {name:?}"
+        );
+        util::age(p, 3600);
+    }
+    eprintln!("{} killed starts left a temporary file", left.len());
+    let _ = fs::remove_file(&entry);
+    let out = run(&mut command());
+    assert!(log_line(&out).ends_with("; via cache, written now)"), "{}", stderr(&out));
+    assert_eq!(temp_files(&sb.dir), Vec::<PathBuf>::new(), "stale temporary files stayed");
+    assert!(fs::read(&entry).expect("entry") == build);
+}

@@ -622,3 +622,43 @@ pub fn age(path: &Path, secs_ago: i64) {
         unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
     assert_eq!(rc, 0, "utimensat {}: {}", path.display(), std::io::Error::last_os_error());
 }
+
+/// Installs a seccomp filter in the child that fails `openat` with
+/// `O_TMPFILE` with EOPNOTSUPP, as on a file system without it.
+pub fn deny_o_tmpfile_in_child(cmd: &mut Command) {
+    let hook = move || {
+        // BPF: if arch == x86-64 && nr == openat && args[2] & __O_TMPFILE:
+        // return ERRNO(EOPNOTSUPP); else allow. seccomp_data: nr at 0, arch
+        // at 4, args[2] (low half) at 32.
+        let stmt = |code: u16, k: u32| libc::sock_filter { code, jt: 0, jf: 0, k };
+        let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
+        const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+        const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+        const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+        const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+        const O_TMPFILE_BIT: u32 = 0o20000000;
+        let filter = [
+            stmt(LD_W_ABS, 4),
+            jump(JEQ_K, 0xc000_003e, 0, 5),
+            stmt(LD_W_ABS, 0),
+            jump(JEQ_K, libc::SYS_openat as u32, 0, 3),
+            stmt(LD_W_ABS, 32),
+            jump(JSET_K, O_TMPFILE_BIT, 0, 1),
+            stmt(RET_K, libc::SECCOMP_RET_ERRNO | libc::EOPNOTSUPP as u32),
+            stmt(RET_K, libc::SECCOMP_RET_ALLOW),
+        ];
+        let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
+        // SAFETY: prctl(2) with documented arguments; `prog` points to a
+        // valid filter that outlives the call; affects only the child.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only makes system calls, without allocating.
+    unsafe { cmd.pre_exec(hook) };
+}
