@@ -444,6 +444,11 @@ processes_of() {
     }' <<<"$line"
 }
 
+# elapsed LOG: Bazel's "Elapsed time" of the build in LOG.
+elapsed() {
+    grep -m1 -oE 'Elapsed time: [0-9.]+s' "$1" || echo "no elapsed time"
+}
+
 # bundle_sums BAZEL_BIN: the SHA-256 of each of REMOTE_BUNDLES, one line.
 bundle_sums() {
     (cd "$1" && sha256sum "${REMOTE_BUNDLES[@]}" | awk '{print $1}' | tr '\n' ' ')
@@ -476,7 +481,7 @@ test_x() {
 
     bz "$a/tests/bazel" "$WORK/ob-x-1" build -c opt "${remote[@]}" "${REMOTE_TARGETS[@]}" >"$WORK/x1.log" 2>&1 ||
         { grep -E '^(ERROR|error)' "$WORK/x1.log" | head -10 >&2; fail "x: remote build failed (log: $WORK/x1.log)"; return; }
-    log "x: first build:  $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x1.log")"
+    log "x: first build:  $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x1.log") ($(elapsed "$WORK/x1.log"))"
     if n1="$(processes_of "$WORK/x1.log" remote)" && [[ "$n1" -gt 0 ]]; then
         pass "x: every action ran on the remote executor or inside Bazel ($n1 remote)"
     else
@@ -497,7 +502,7 @@ test_x() {
 
     bz "$b/tests/bazel" "$WORK/ob-x-2" build -c opt "${remote[@]}" "${REMOTE_TARGETS[@]}" >"$WORK/x2.log" 2>&1 ||
         { grep -E '^(ERROR|error)' "$WORK/x2.log" | head -10 >&2; fail "x: second remote build failed"; return; }
-    log "x: second build: $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x2.log")"
+    log "x: second build: $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x2.log") ($(elapsed "$WORK/x2.log"))"
     if n2="$(processes_of "$WORK/x2.log" "remote cache hit")" && [[ "$n2" == "$n1" ]]; then
         pass "x: another checkout and output base: all $n2 actions were remote cache hits"
     else
@@ -512,6 +517,7 @@ test_x() {
         { tail -20 "$WORK/x0.log" >&2; fail "x: local build failed"; return; }
     bin="$(bz "$MAIN_WS" "$MAIN_OB" info -c opt bazel-bin 2>/dev/null)"
     sums_local="$(bundle_sums "$bin")"
+    log "x: local build ($MAIN_OB): $(elapsed "$WORK/x0.log")"
     if [[ -n "$sums_local" && "$sums_remote" == "$sums_local" && "$sums_cached" == "$sums_local" ]]; then
         pass "x: remote, remote-cached and local bundles are bit-identical ($sums_local)"
     else

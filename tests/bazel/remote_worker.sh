@@ -46,8 +46,9 @@ build() {
         die "no worker sources at $BAZEL_SRC/$WORKER_PKG: apt-get install bazel-bootstrap-source (or set RRM_BAZEL_SOURCE)"
     [[ -f "$SERVER_JAR" ]] ||
         die "no Bazel server jar at $SERVER_JAR: apt-get install bazel-bootstrap (or set RRM_BAZEL_SERVER_JAR)"
-    command -v javac >/dev/null && command -v java >/dev/null ||
+    if ! command -v javac >/dev/null || ! command -v java >/dev/null; then
         die "no javac/java on PATH: apt-get install default-jdk-headless"
+    fi
     mkdir "$dir/src" "$dir/classes"
     cp -R "$BAZEL_SRC/$WORKER_PKG" "$dir/src/worker"
     main="$dir/src/worker/RemoteWorker.java"
@@ -63,9 +64,12 @@ build() {
         >"$dir/javac.log" 2>&1 || { cat "$dir/javac.log" >&2; die "javac failed (log above)"; }
 }
 
-# listening_on PORT: the local addresses of TCP sockets listening on PORT.
+# listening_on PORT: "FILE ADDRESS" for each socket listening on TCP PORT,
+# from /proc/net/tcp{,6} (ADDRESS in the kernel's hex; 127.0.0.1 is 0100007F).
 listening_on() {
-    ss -ltnH "sport = :$1" | awk '{print $4}'
+    awk -v port="$(printf '%04X' "$1")" \
+        'FNR > 1 && $4 == "0A" { split($2, a, ":"); if (a[2] == port) print FILENAME, a[1] }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null || true
 }
 
 start() {
@@ -86,18 +90,18 @@ start() {
         </dev/null >"$dir/worker.log" 2>&1 &
     pid=$!
     echo "$pid" >"$dir/java.pid"
-    for ((i = 0; i < 600; i++)); do
+    for ((i = 0; i < 1200; i++)); do
         if [[ -s "$dir/worker.pid" ]]; then
             break
         fi
         alive "$pid" || { cat "$dir/worker.log" >&2; die "the worker exited during start-up (log above)"; }
         sleep 0.1
     done
-    [[ -s "$dir/worker.pid" ]] || { stop "$dir"; die "the worker did not start within 60 s; log: $dir/worker.log"; }
+    [[ -s "$dir/worker.pid" ]] || { stop "$dir"; die "the worker did not start within 120 s; log: $dir/worker.log"; }
     addrs="$(listening_on "$port")"
-    if [[ "$addrs" != "127.0.0.1:$port" ]]; then
+    if [[ "$addrs" != "/proc/net/tcp 0100007F" ]]; then
         stop "$dir"
-        die "the worker listens on '${addrs//$'\n'/ }', expected only 127.0.0.1:$port"
+        die "the worker listens on '${addrs//$'\n'/; }', expected only 127.0.0.1:$port (/proc/net/tcp 0100007F)"
     fi
 }
 
