@@ -480,7 +480,7 @@ test_x() {
     copy_checkout "$b"
 
     bz "$a/tests/bazel" "$WORK/ob-x-1" build -c opt "${remote[@]}" "${REMOTE_TARGETS[@]}" >"$WORK/x1.log" 2>&1 ||
-        { grep -E '^(ERROR|error)' "$WORK/x1.log" | head -10 >&2; fail "x: remote build failed (log: $WORK/x1.log)"; return; }
+        { grep -E '^(ERROR|error)' "$WORK/x1.log" | head -10 >&2; fail "x: remote build failed (RRM_KEEP_WORK=1 keeps $WORK/x1.log)"; return; }
     log "x: first build:  $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x1.log") ($(elapsed "$WORK/x1.log"))"
     if n1="$(processes_of "$WORK/x1.log" remote)" && [[ "$n1" -gt 0 ]]; then
         pass "x: every action ran on the remote executor or inside Bazel ($n1 remote)"
