@@ -11,7 +11,8 @@
 #
 # The workspace is tests/bazel (stand-ins for rules_rust/rules_cc/rules_java,
 # crates from crates.io). Every Bazel server, the nginx and the remote
-# execution worker started here are stopped on exit. Closing line: "N passed, N failed, N skipped".
+# execution worker started here are stopped on exit. Closing line:
+# "N passed, N failed, N skipped".
 set -o errexit -o nounset -o pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Bazel's own Remote Execution API v2 server ("remote worker": a CAS, an
 # action cache and an executor in one process), built from Debian's
-# bazel-bootstrap-source, for tests/e2e_bazel.sh (test r).
+# bazel-bootstrap-source, for tests/e2e_bazel.sh (test x).
 #
 #   tests/bazel/remote_worker.sh start DIR PORT [JOBS]
 #       compiles the worker into DIR/classes, starts it on 127.0.0.1:PORT
 #       with its CAS in DIR/cas and action directories in DIR/work, and
-#       returns once it serves; its PID is in DIR/worker.pid, its log in
+#       returns once it serves; its PID is in DIR/java.pid, its log in
 #       DIR/worker.log. JOBS: concurrent actions (default 2).
 #   tests/bazel/remote_worker.sh stop DIR
 #       stops the worker started with DIR (by the saved PID).
@@ -16,6 +16,13 @@
 # The worker runs each action unsandboxed, as this user, in a fresh copy of
 # the action's whole input tree: absolute paths an action uses (/bin/bash,
 # /usr/bin/cc, ...) come from this machine, as from an executor image.
+#
+# Security: the worker authenticates nobody. While it runs, any process on
+# this machine that can connect to 127.0.0.1:PORT can run commands as this
+# user: run it on a single-user machine or container (CI). Its mutual TLS
+# options would close that, but Debian's netty has neither the native
+# library of its OpenSSL provider nor ALPN on the JDK provider ("JDK provider
+# does not support ALPN protocol").
 #
 # Sources: /usr/src/bazel-bootstrap/src/tools/remote/src/main/java/com/google/
 # devtools/build/remote/worker/ (RemoteWorker.java: main; options in
