@@ -67,7 +67,8 @@ build() {
     grep -q 'forAddress(new java.net.InetSocketAddress("127.0.0.1"' "$main" ||
         die "$main: patching the listen address failed"
     find "$dir/src" -name '*.java' -print0 >"$dir/sources"
-    xargs -0 javac -nowarn -encoding UTF-8 -d "$dir/classes" -cp "$SERVER_JAR" <"$dir/sources" \
+    # -XX:-UsePerfData: no /tmp/hsperfdata_$USER files from these JVMs.
+    xargs -0 javac -J-XX:-UsePerfData -nowarn -encoding UTF-8 -d "$dir/classes" -cp "$SERVER_JAR" <"$dir/sources" \
         >"$dir/javac.log" 2>&1 || { cat "$dir/javac.log" >&2; die "javac failed (log above)"; }
 }
 
@@ -85,10 +86,11 @@ start() {
     [[ "$port" =~ ^[0-9]+$ && "$port" -ge 1 && "$port" -le 65535 ]] || die "PORT: not a port number: $port"
     [[ "$jobs" =~ ^[0-9]+$ && "$jobs" -ge 1 ]] || die "JOBS: not a positive number: $jobs"
     build "$dir"
-    mkdir "$dir/cas" "$dir/work"
+    mkdir "$dir/cas" "$dir/work" "$dir/tmp"
     # Java's own pid file (--pid_file) appears once the gRPC server serves;
     # java.pid is written at once, so `stop` works even if start-up fails.
-    java -Djava.net.preferIPv4Stack=true -cp "$SERVER_JAR:$dir/classes" "$MAIN_CLASS" \
+    java -XX:-UsePerfData -Djava.io.tmpdir="$dir/tmp" -Djava.net.preferIPv4Stack=true \
+        -cp "$SERVER_JAR:$dir/classes" "$MAIN_CLASS" \
         --listen_port="$port" \
         --work_path="$dir/work" \
         --cas_path="$dir/cas" \
