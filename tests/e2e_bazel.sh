@@ -5,13 +5,14 @@
 #   tests/e2e_bazel.sh a d f      run some: a extract, b qemu-sigill, c qemu-level,
 #                                 d reproducible, e remote-cache, f bad-input,
 #                                 g global -Ctarget-cpu, l launcher linking,
-#                                 t bazel test //...,
+#                                 t bazel test //..., x remote execution,
 #                                 g launcher-baseline (global -Ctarget-cpu),
 #                                 t bazel test //... (analysis tests)
 #
 # The workspace is tests/bazel (stand-ins for rules_rust/rules_cc/rules_java,
-# crates from crates.io). Every Bazel server and the nginx started here are
-# stopped on exit. Closing line: "N passed, N failed, N skipped".
+# crates from crates.io). Every Bazel server, the nginx and the remote
+# execution worker started here are stopped on exit. Closing line:
+# "N passed, N failed, N skipped".
 set -o errexit -o nounset -o pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +26,7 @@ FAILED=0
 SKIPPED=0
 OUTPUT_BASES=()
 NGINX_PID_FILE=""
+WORKER_DIR=""
 
 cleanup() {
     local ob
@@ -35,6 +37,9 @@ cleanup() {
     done
     if [[ -n "$NGINX_PID_FILE" && -s "$NGINX_PID_FILE" ]]; then
         kill "$(cat "$NGINX_PID_FILE")" 2>/dev/null || true
+    fi
+    if [[ -n "$WORKER_DIR" ]]; then
+        "$ROOT/tests/bazel/remote_worker.sh" stop "$WORKER_DIR" || true
     fi
     if [[ -n "${RRM_KEEP_WORK:-}" ]]; then
         log "kept $WORK"
@@ -409,9 +414,122 @@ test_t() {
     fi
 }
 
+# The bundles test x builds, and their paths under bazel-bin.
+REMOTE_TARGETS=(//linking:default_linking //linking:dynamic_linking "$HELLO" "$WORKLOAD")
+REMOTE_BUNDLES=(
+    linking/default_linking/default_linking
+    linking/dynamic_linking/dynamic_linking
+    external/rules_rust_multiarch/examples/hello/hello/hello
+    external/rules_rust_multiarch/examples/workload/workload/workload
+)
+
+# processes_of LOG KIND: the number of KIND processes in the first process
+# summary of LOG ("INFO: 49 processes: 17 internal, 32 remote."); fails
+# when there is none or it names a kind other than KIND and internal.
+processes_of() {
+    local line
+    line="$(grep -m1 -E '^INFO: [0-9]+ process(es)?[:.]' "$1")" || return 1
+    awk -v kind="$2" '{
+        sub(/^INFO: [0-9]+ process(es)?[:.] */, "")
+        sub(/\.$/, "")
+        n = split($0, parts, /, /)
+        count = 0
+        for (i = 1; i <= n; i++) {
+            num = parts[i]; sub(/ .*/, "", num)
+            k = parts[i]; sub(/^[0-9]+ /, "", k)
+            if (k == kind) count = num
+            else if (k != "internal") bad = 1
+        }
+        if (bad) exit 1
+        print count
+    }' <<<"$line"
+}
+
+# elapsed LOG: Bazel's "Elapsed time" of the build in LOG.
+elapsed() {
+    grep -m1 -oE 'Elapsed time: [0-9.]+s' "$1" || echo "no elapsed time"
+}
+
+# bundle_sums BAZEL_BIN: the SHA-256 of each of REMOTE_BUNDLES, one line.
+bundle_sums() {
+    (cd "$1" && sha256sum "${REMOTE_BUNDLES[@]}" | awk '{print $1}' | tr '\n' ' ')
+}
+
+# x. remote execution: Bazel's own REAPI worker on 127.0.0.1
+#    (tests/bazel/remote_worker.sh) runs every action of the bundles; a
+#    second checkout and output base is served by its cache alone; the
+#    bundles are bit-identical to a local build.
+test_x() {
+    local started=$SECONDS
+    local w="$WORK/x/worker" port n1 n2 bin sums_remote sums_cached sums_local want line
+    if [[ ! -d /usr/src/bazel-bootstrap/src/tools/remote ]] || ! command -v javac >/dev/null; then
+        skip "x: no remote worker sources or javac (apt-get install bazel-bootstrap-source default-jdk-headless)"
+        return
+    fi
+    mkdir -p "$w"
+    port="$(free_port)"
+    WORKER_DIR="$w"
+    "$ROOT/tests/bazel/remote_worker.sh" start "$w" "$port" 2 ||
+        { fail "x: the remote worker did not start"; return; }
+    log "x: worker on 127.0.0.1:$port ($(($SECONDS - started)) s to build and start)"
+    # --remote_timeout: one upload of rustc's libLLVM (190 MB) may take over
+    # the default 60 s on a loaded machine.
+    local remote=(--remote_executor="grpc://127.0.0.1:$port" --spawn_strategy=remote
+        --remote_local_fallback=false --remote_timeout=600)
+    local a="$WORK/x/first/rules_rust_multiarch" b="$WORK/x/second/place/checkout"
+    copy_checkout "$a"
+    copy_checkout "$b"
+
+    bz "$a/tests/bazel" "$WORK/ob-x-1" build -c opt "${remote[@]}" "${REMOTE_TARGETS[@]}" >"$WORK/x1.log" 2>&1 ||
+        { grep -E '^(ERROR|error)' "$WORK/x1.log" | head -10 >&2; fail "x: remote build failed (RRM_KEEP_WORK=1 keeps $WORK/x1.log)"; return; }
+    log "x: first build:  $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x1.log") ($(elapsed "$WORK/x1.log"))"
+    if n1="$(processes_of "$WORK/x1.log" remote)" && [[ "$n1" -gt 0 ]]; then
+        pass "x: every action ran on the remote executor or inside Bazel ($n1 remote)"
+    else
+        fail "x: actions ran elsewhere than on the remote executor: $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x1.log")"
+    fi
+    bin="$(cd "$a/tests/bazel" && bazel --output_base="$WORK/ob-x-1" info -c opt bazel-bin 2>/dev/null)"
+    sums_remote="$(bundle_sums "$bin")"
+    want="$(glibc_level)"
+    want="${want:-x86-64}"
+    line="$(MULTIARCH_DEBUG=log XDG_CACHE_HOME="$WORK/x-cache" "$bin/${REMOTE_BUNDLES[2]}" 2>&1 >/dev/null |
+        grep -m1 '^\[multiarch\]' || true)"
+    if [[ "$line" == "[multiarch] starting $want (cpu $want;"* ]]; then
+        pass "x: the remotely built hello bundle starts the host's level: $line"
+    else
+        fail "x: the remotely built hello bundle: glibc says $want, bundle logged: ${line:-nothing}"
+    fi
+    (cd "$a/tests/bazel" && bazel --output_base="$WORK/ob-x-1" shutdown >/dev/null 2>&1) || true
+
+    bz "$b/tests/bazel" "$WORK/ob-x-2" build -c opt "${remote[@]}" "${REMOTE_TARGETS[@]}" >"$WORK/x2.log" 2>&1 ||
+        { grep -E '^(ERROR|error)' "$WORK/x2.log" | head -10 >&2; fail "x: second remote build failed"; return; }
+    log "x: second build: $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x2.log") ($(elapsed "$WORK/x2.log"))"
+    if n2="$(processes_of "$WORK/x2.log" "remote cache hit")" && [[ "$n2" == "$n1" ]]; then
+        pass "x: another checkout and output base: all $n2 actions were remote cache hits"
+    else
+        fail "x: another checkout and output base: want $n1 remote cache hits and nothing else, got: $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x2.log")"
+    fi
+    bin="$(cd "$b/tests/bazel" && bazel --output_base="$WORK/ob-x-2" info -c opt bazel-bin 2>/dev/null)"
+    sums_cached="$(bundle_sums "$bin")"
+    (cd "$b/tests/bazel" && bazel --output_base="$WORK/ob-x-2" shutdown >/dev/null 2>&1) || true
+    "$ROOT/tests/bazel/remote_worker.sh" stop "$w"
+
+    bz "$MAIN_WS" "$MAIN_OB" build -c opt "${REMOTE_TARGETS[@]}" >"$WORK/x0.log" 2>&1 ||
+        { tail -20 "$WORK/x0.log" >&2; fail "x: local build failed"; return; }
+    bin="$(bz "$MAIN_WS" "$MAIN_OB" info -c opt bazel-bin 2>/dev/null)"
+    sums_local="$(bundle_sums "$bin")"
+    log "x: local build ($MAIN_OB): $(elapsed "$WORK/x0.log")"
+    if [[ -n "$sums_local" && "$sums_remote" == "$sums_local" && "$sums_cached" == "$sums_local" ]]; then
+        pass "x: remote, remote-cached and local bundles are bit-identical ($sums_local)"
+    else
+        fail "x: bundles differ: remote $sums_remote, from the cache $sums_cached, local $sums_local"
+    fi
+    log "x: took $((SECONDS - started)) s (load average:$(uptime | sed 's/.*load average://'))"
+}
+
 main() {
     local tests=("$@")
-    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l a g b c d e)
+    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l a g b c d e x)
     ensure_bazel
     case " ${tests[*]} " in *" a "* | *" b "* | *" c "*) build_examples ;; esac
     for t in "${tests[@]}"; do

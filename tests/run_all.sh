@@ -14,6 +14,8 @@ need_apt=()
 command -v qemu-x86_64 >/dev/null || need_apt+=(qemu-user)
 command -v nginx >/dev/null || need_apt+=(nginx)
 command -v bazel >/dev/null || need_apt+=(bazel-bootstrap)
+# Bazel's remote execution worker, compiled by tests/bazel/remote_worker.sh.
+[ -d /usr/src/bazel-bootstrap/src/tools/remote ] || need_apt+=(bazel-bootstrap-source)
 command -v cc >/dev/null || need_apt+=(gcc)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]} (apt)"

@@ -12,12 +12,14 @@ package(default_visibility = ["//visibility:public"])
 rust_toolchain(
     name = "rust_toolchain",
     default_edition = "2015",
+{linker}
     rust_std = glob(["lib/rustlib/x86_64-unknown-linux-gnu/lib/*"]),
     rustc = "bin/rustc",
     rustc_lib = glob(["lib/*.so*"]),
     sysroot_path = "external/{name}",
 )
 
+{linker_filegroup}
 toolchain(
     name = "toolchain",
     exec_compatible_with = [
@@ -30,6 +32,26 @@ toolchain(
     ],
     toolchain = ":rust_toolchain",
     toolchain_type = "@rules_rust//rust:toolchain",
+)
+"""
+
+# rustc's self-contained linker, declared as rules_rust 0.73.0 does
+# (rust/private/repository_utils.bzl:75-91; every rules_rust toolchain has it
+# as its `linker`, rust/private/repositories.bzl:391 and
+# repository_utils.bzl:454-456). rustc (1.90+ on x86_64-unknown-linux-gnu)
+# links through `cc -B<sysroot>/lib/rustlib/<triple>/bin/gcc-ld -fuse-ld=lld`,
+# so it is an input of every link.
+_LINKER_FILEGROUP = """
+filegroup(
+    name = "rust-lld",
+    srcs = ["lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld"],
+    data = glob(
+        include = [
+            "lib/rustlib/x86_64-unknown-linux-gnu/bin/*-ld",
+            "lib/rustlib/x86_64-unknown-linux-gnu/bin/gcc-ld/*",
+        ],
+        exclude = ["lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld"],
+    ),
 )
 """
 
@@ -46,7 +68,14 @@ def _rust_local_toolchain_repository_impl(rctx):
     rctx.symlink(sysroot + "/bin", "bin")
     rctx.symlink(sysroot + "/lib", "lib")
     rctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(rctx.name))
-    rctx.file("BUILD.bazel", _BUILD.format(name = rctx.name))
+
+    # Older rustc and distribution packages ship no rust-lld: no linker then.
+    has_lld = rctx.path(sysroot + "/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld").exists
+    rctx.file("BUILD.bazel", _BUILD.format(
+        name = rctx.name,
+        linker = "    linker = \":rust-lld\"," if has_lld else "",
+        linker_filegroup = _LINKER_FILEGROUP if has_lld else "",
+    ))
 
 rust_local_toolchain_repository = repository_rule(
     doc = "Stand-in: exposes the local rustc sysroot as a `@rules_rust//rust:toolchain` toolchain.",

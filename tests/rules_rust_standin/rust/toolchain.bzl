@@ -1,7 +1,17 @@
 """rules_rust STAND-IN: a Rust toolchain over a local rustc sysroot."""
 
 def _rust_toolchain_impl(ctx):
+    linker_files = depset()
+    if ctx.attr.linker:
+        # As rules_rust 0.73.0: the linker file and its runfiles go into the
+        # toolchain's files (rust/private/toolchain.bzl:268-289, 337), which
+        # are inputs of every Rustc action (rust/private/rustc.bzl:791).
+        linker_files = depset(
+            ctx.files.linker,
+            transitive = [ctx.attr.linker[DefaultInfo].default_runfiles.files],
+        )
     return [platform_common.ToolchainInfo(
+        linker_files = linker_files,
         rustc = ctx.executable.rustc,
         rustc_lib = depset(ctx.files.rustc_lib),
         rust_std = depset(ctx.files.rust_std),
@@ -16,6 +26,15 @@ rust_toolchain = rule(
         "default_edition": attr.string(
             doc = "Edition used when a crate sets none.",
             default = "2015",
+        ),
+        "linker": attr.label(
+            doc = (
+                "rustc's self-contained linker (lib/rustlib/<triple>/bin/rust-lld, with the " +
+                "gcc-ld/ wrappers as its data). rustc still links through the system `cc`, but " +
+                "asks it to use this lld (`-B.../gcc-ld -fuse-ld=lld`), so remote actions need it."
+            ),
+            allow_single_file = True,
+            cfg = "exec",
         ),
         "rust_std": attr.label_list(
             doc = "The standard library rlibs for the target (lib/rustlib/<triple>/lib/*).",

@@ -108,7 +108,7 @@ def _compile(ctx, crate_type, output, metadata):
         arguments = [toolchain.rustc.path, args],
         inputs = depset(
             [root] + ctx.files.srcs + ctx.files.compile_data,
-            transitive = [transitive, toolchain.rust_std, toolchain.rustc_lib],
+            transitive = [transitive, toolchain.rust_std, toolchain.rustc_lib, toolchain.linker_files],
         ),
         tools = [toolchain.rustc],
         outputs = [output],
