@@ -11,6 +11,7 @@ pub mod sha256;
 use anyhow::{Context, Result};
 use bundle_file::Parsed;
 use multiarch_launcher::codec::{self, DecodeError};
+use multiarch_launcher::sys::Mapping;
 use std::io::Write;
 use std::path::Path;
 
@@ -44,24 +45,28 @@ pub fn decode_stream(stream: &[u8], reference: &[u8], size: usize) -> Result<Vec
 }
 
 /// Decodes a compressed blob's stored bytes (its segment table and streams)
-/// against `reference` into a new buffer of exactly `size` bytes.
+/// against `reference` into a new buffer of exactly `size` bytes. The
+/// segment table is checked against `size` and the stored bytes first.
 pub fn decode_blob(data: &[u8], reference: &[u8], size: usize) -> Result<Vec<u8>, DecodeError> {
+    codec::Segments::parse(data, size)?;
     decode_with(size, |out| codec::decode_blob_into(data, reference, out, size))
 }
 
 /// Runs `decode` on a buffer of `size` bytes plus the decoder's slack, and
 /// returns the first `size`.
+///
+/// The buffer is an anonymous mapping that the kernel backs only where the
+/// decoder writes (issue 10, defect 7): a table that claims gigabytes for a
+/// stream that decodes to far less costs address space, not memory, and
+/// fails where the stream ends. Only the decoded bytes are copied out.
 fn decode_with(
     size: usize,
     decode: impl FnOnce(&mut [u8]) -> Result<(), DecodeError>,
 ) -> Result<Vec<u8>, DecodeError> {
     let full = size.checked_add(codec::SLACK).ok_or(DecodeError::WrongSize)?;
-    let mut out: Vec<u8> = Vec::new();
-    out.try_reserve_exact(full).map_err(|_| DecodeError::WrongSize)?;
-    out.resize(full, 0);
-    decode(&mut out)?;
-    out.truncate(size);
-    Ok(out)
+    let mut out = Mapping::new(full).map_err(|_| DecodeError::WrongSize)?;
+    decode(out.as_mut_slice())?;
+    Ok(out.as_slice()[..size].to_vec())
 }
 
 /// Reads and parses a bundle; errors name the file.

@@ -242,22 +242,37 @@ fn cmd_verify(mut parser: lexopt::Parser) -> Result<()> {
     let path = bundle.ok_or_else(|| usage("verify: BUNDLE is required"))?;
     let (bytes, parsed) = open(&path)?;
     let mut out = String::new();
-    let mut first_bad = None;
+    // The blobs damaged themselves; deltas that cannot be checked because
+    // their base is damaged are listed, but not blamed.
+    let mut damaged = Vec::new();
+    let mut unchecked = 0;
     let decoded = bundle_file::decode_all(&parsed, &bytes);
     for (i, (blob, result)) in parsed.meta.blobs.iter().zip(decoded).enumerate() {
         let name = bundle_file::blob_name(i, blob);
         match result {
-            Ok(_) => out.push_str(&format!("ok   {name} sha256 {}\n", sha256::hex(&blob.sha256))),
+            Ok(_) => {
+                let check = blob.check.map_or("none (version 3 table)".to_owned(), |c| format!("{c:016x}"));
+                out.push_str(&format!("ok   {name} sha256 {} checksum {check}\n", sha256::hex(&blob.sha256)))
+            }
             Err(e) => {
                 out.push_str(&format!("BAD  {name}: {e}\n"));
-                first_bad.get_or_insert(format!("{}: {name}: {e}", path.display()));
+                match e {
+                    bundle_file::BlobError::Base(_) => unchecked += 1,
+                    e => damaged.push(format!("{name}: {e}")),
+                }
             }
         }
     }
     print(&out)?;
-    match first_bad {
-        Some(msg) => Err(anyhow::anyhow!(msg)),
-        None => Ok(()),
+    match damaged.as_slice() {
+        [] if unchecked == 0 => Ok(()),
+        [] => Err(anyhow::anyhow!("{}: {unchecked} blobs could not be checked", path.display())),
+        [one] => Err(anyhow::anyhow!("{}: damaged: {one}", path.display())),
+        [first, rest @ ..] => Err(anyhow::anyhow!(
+            "{}: damaged: {first}; and {} more blobs (listed above)",
+            path.display(),
+            rest.len()
+        )),
     }
 }
 

@@ -8,7 +8,7 @@
 use crate::meta::{BlobMeta, Meta};
 use crate::{compress, sha256};
 use anyhow::{bail, ensure, Context, Result};
-use multiarch_launcher::{Compression, Level};
+use multiarch_launcher::{check, Compression, Level};
 use object::{Object, ObjectSection};
 use std::fmt::Write as _;
 use std::fs;
@@ -113,6 +113,8 @@ impl std::str::FromStr for PackCompression {
 /// One distinct build on its way into the bundle.
 struct Packed {
     hash: [u8; 32],
+    /// The launcher's checksum of `data` (`multiarch_launcher::check`).
+    check: u64,
     data: Vec<u8>,
     levels: Vec<Level>,
     /// Where `include_bytes!` finds the stored bytes, from the output's directory.
@@ -170,6 +172,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
                 let rel = relative(&out_dir, &lexical_absolute(&cwd, path));
                 blobs.push(Packed {
                     hash,
+                    check: check::checksum(&data),
                     data,
                     levels: Vec::new(),
                     rel,
@@ -219,6 +222,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
                 size: b.data.len() as u64,
                 stored_size: b.stored_size(),
                 sha256: b.hash,
+                check: Some(b.check),
                 section: blob_section(i),
             })
             .collect(),
@@ -247,6 +251,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
         let _ = writeln!(src, "    data: &BLOB_{i}_DATA.0,");
         let _ = writeln!(src, "    size: {},", b.data.len());
         let _ = writeln!(src, "    sha256: [{}],", hash_bytes.join(", "));
+        let _ = writeln!(src, "    check: {:#018x},", b.check);
         let _ = writeln!(src, "    compression: ::multiarch_launcher::Compression::{:?},", b.compression);
         let _ = writeln!(src, "    base: {base_ref},");
         let _ = writeln!(src, "}};\n");

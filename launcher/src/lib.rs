@@ -22,6 +22,7 @@
 #![allow(clippy::large_enum_variant, clippy::result_large_err)]
 
 pub mod bundle;
+pub mod check;
 pub mod codec;
 pub mod detect;
 pub mod env;
