@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bundle_file;
 pub mod compress;
 pub mod meta;
+pub mod output;
 pub mod pack;
 pub mod sha256;
 
@@ -13,7 +14,7 @@ use bundle_file::Parsed;
 use multiarch_launcher::codec::{self, DecodeError};
 use multiarch_launcher::sys::Mapping;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A usage error: exit status 2.
 #[derive(Debug)]
@@ -67,6 +68,26 @@ fn decode_with(
     let mut out = Mapping::new(full).map_err(|_| DecodeError::WrongSize)?;
     decode(out.as_mut_slice())?;
     Ok(out.as_slice()[..size].to_vec())
+}
+
+/// A path from the command line: a relative one is relative to
+/// `BUILD_WORKING_DIRECTORY` when that is set to an absolute path, else to
+/// the current directory.
+///
+/// `bazel run` starts a tool in its runfiles tree and sets
+/// `BUILD_WORKING_DIRECTORY` to the directory bazel was run from (Bazel's
+/// `RunCommand`; documented in the user manual under `bazel run`), so
+/// `bazel run @rules_rust_multiarch//cli:multiarch -- verify bazel-bin/app`
+/// finds the file the user means.
+pub fn user_path(arg: impl Into<PathBuf>) -> PathBuf {
+    let path = arg.into();
+    if path.is_absolute() {
+        return path;
+    }
+    match std::env::var_os("BUILD_WORKING_DIRECTORY").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir.join(path),
+        _ => path,
+    }
 }
 
 /// Reads and parses a bundle; errors name the file.

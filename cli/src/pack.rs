@@ -409,22 +409,11 @@ fn byte_string(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Writes `path` through a temporary file and a rename: never half-written.
-/// A file that already holds exactly `bytes` is left alone, mtime and all.
+/// Writes `path` whole or not at all (see [`crate::output`]). A file that
+/// already holds exactly `bytes` is left alone, mtime and all, so that build
+/// tools see no change.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    if fs::read(path).is_ok_and(|old| old == bytes) {
-        return Ok(());
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let result = fs::write(&tmp, bytes)
-        .and_then(|()| fs::rename(&tmp, path))
-        .with_context(|| format!("cannot write {}", path.display()));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::output::write_file(path, bytes, 0o644, crate::output::IfSame::Keep)
 }
 
 #[cfg(test)]
