@@ -4,7 +4,9 @@
 #   OUT/<bundle>/<bundle>        launchers that embed them:
 #     full      v1 v2 v3 v4, statically linked, compressed (lz)
 #     dynamic   v1 v2 v3 v4, dynamically linked, stored uncompressed
-#     v1v3      v1 and v3 only (a level the bundle does not embed falls back)
+#     v1v3      v1 and v3 only (a level the bundle does not embed falls back);
+#               its .multiarch table in format version 3 (no checksums), which
+#               the CLI still reads
 # Usage: tests/build_fixtures.sh [OUT]   (default: <target>/fixtures)
 # <target> is Cargo's target directory (`cargo metadata`: honours
 # CARGO_TARGET_DIR and build.target-dir), where the tools are built.
@@ -53,7 +55,7 @@ bundle() {
   for level in "$@"; do args+=(--variant "$level=$out/${PAYLOAD:-payload}-$level"); done
   "$multiarch" pack --program "payload_$name" --label "tests/build_fixtures.sh:$name" \
     --target "$(rustc -vV | sed -n "s/^host: //p")" \
-    --compression "$compression" --blob-dir "$dir/src/blobs" \
+    --compression "$compression" --blob-dir "$dir/src/blobs" --table-version "${TABLE_VERSION:-4}" \
     --out "$dir/src/main.rs.new" "${args[@]}"
   # Unchanged source, unchanged mtime: Cargo then skips the rebuild.
   if cmp -s "$dir/src/main.rs.new" "$dir/src/main.rs"; then
@@ -69,6 +71,6 @@ bundle() {
 
 bundle full "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v2 x86-64-v3 x86-64-v4
 bundle dynamic "" none x86-64 x86-64-v2 x86-64-v3 x86-64-v4
-bundle v1v3 "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3
+TABLE_VERSION=3 bundle v1v3 "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3
 PAYLOAD=big-payload bundle big "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v4
 echo "fixtures in $out"

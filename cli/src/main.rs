@@ -118,6 +118,8 @@ Options:
   --target TRIPLE       The target triple, recorded in the table
   --compression MODE    none: builds as they are; lz (default): compressed
   --blob-dir DIR        Where compressed builds go (default: FILE.rs.blobs)
+  --table-version N     The .multiarch table's format: 4 (default), or 3 (no
+                        checksums) for tools that read only version 3
   -h, --help            Print this help
 
 Each build's sha256 (its cache key) and checksum (checked by the launcher
@@ -307,6 +309,7 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
     let (mut program, mut label, mut out, mut variants, mut target) =
         (None, String::new(), None, Vec::new(), String::new());
     let (mut compression, mut blob_dir) = (pack::PackCompression::default(), None);
+    let mut table_version = multiarch_cli::meta::VERSION;
     while let Some(arg) = parser.next()? {
         match arg {
             Long("program") => program = Some(parser.value()?.string()?),
@@ -316,6 +319,18 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
                 compression = parser.value()?.string()?.parse().map_err(|e| usage(format!("{e:#}")))?
             }
             Long("blob-dir") => blob_dir = Some(user_path(parser.value()?)),
+            Long("table-version") => {
+                let v = parser.value()?.string()?;
+                table_version = match v.as_str() {
+                    "3" => 3,
+                    "4" => 4,
+                    _ => {
+                        return Err(usage(format!(
+                            "pack: --table-version {v:?} is not known (accepted: 3, 4)"
+                        )))
+                    }
+                };
+            }
             Long("out") => out = Some(user_path(parser.value()?)),
             Long("variant") => {
                 let (level, path) = pack::parse_variant(&parser.value()?.string()?)?;
@@ -327,7 +342,16 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
     }
     let program = program.ok_or_else(|| usage("pack: --program NAME is required"))?;
     let out = out.ok_or_else(|| usage("pack: --out FILE.rs is required"))?;
-    pack::pack(&pack::PackArgs { program, label, out, variants, target, compression, blob_dir })?;
+    pack::pack(&pack::PackArgs {
+        program,
+        label,
+        out,
+        variants,
+        target,
+        compression,
+        blob_dir,
+        table_version,
+    })?;
     Ok(())
 }
 

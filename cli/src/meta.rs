@@ -111,9 +111,17 @@ fn compression_code(c: Compression) -> u8 {
 impl Meta {
     /// The table as bytes.
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_version(VERSION)
+    }
+
+    /// The table as bytes in format `version` ([`OLDEST_VERSION`] to
+    /// [`VERSION`]): version 3 leaves the checksums out, for tools that
+    /// read only that.
+    pub fn encode_version(&self, version: u16) -> Vec<u8> {
+        let version = version.clamp(OLDEST_VERSION, VERSION);
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
         for s in [&self.program, &self.label, &self.rustc, &self.target] {
             put_str(&mut out, s);
         }
@@ -126,7 +134,9 @@ impl Meta {
             out.extend_from_slice(&b.size.to_le_bytes());
             out.extend_from_slice(&b.stored_size.to_le_bytes());
             out.extend_from_slice(&b.sha256);
-            out.extend_from_slice(&b.check.unwrap_or(0).to_le_bytes());
+            if version >= 4 {
+                out.extend_from_slice(&b.check.unwrap_or(0).to_le_bytes());
+            }
             put_str(&mut out, &b.section);
         }
         out
@@ -280,31 +290,12 @@ mod tests {
         assert_eq!(m.blob_of(Level::V4).unwrap().0, 0);
     }
 
-    /// A version 3 table: the same fields without the checksum.
-    fn encode_v3(m: &Meta) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&3u16.to_le_bytes());
-        for s in [&m.program, &m.label, &m.rustc, &m.target] {
-            put_str(&mut out, s);
-        }
-        out.extend_from_slice(&(m.blobs.len() as u32).to_le_bytes());
-        for b in &m.blobs {
-            out.push(b.levels.iter().fold(0u8, |mask, &l| mask | 1 << (l as u8)));
-            out.push(compression_code(b.compression));
-            out.extend_from_slice(&[0, 0]);
-            out.extend_from_slice(&b.size.to_le_bytes());
-            out.extend_from_slice(&b.stored_size.to_le_bytes());
-            out.extend_from_slice(&b.sha256);
-            put_str(&mut out, &b.section);
-        }
-        out
-    }
-
     #[test]
     fn version_3_tables_are_read_without_checksums() {
         let mut m = sample();
-        let v3 = encode_v3(&m);
+        let v3 = m.encode_version(3);
+        assert_eq!(v3[8], 3);
+        assert_eq!(v3.len() + 8 * m.blobs.len(), m.encode().len());
         for b in &mut m.blobs {
             b.check = None;
         }

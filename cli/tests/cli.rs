@@ -276,3 +276,31 @@ fn parser_never_panics_on_mutated_bundles() {
     println!("{runs} inputs, {parsed_ok} still parsed");
     assert!(runs > 100, "the fuzz loop barely ran: {runs}");
 }
+
+/// Issue 10: the table went to version 4 (checksums); bundles packed with
+/// version 3 tables (fixture v1v3, `pack --table-version 3`) still read,
+/// verify and extract, checked by sha256 alone.
+#[test]
+fn version_3_bundles_are_still_read() {
+    let bytes = std::fs::read(bundle("v1v3")).unwrap();
+    let parsed = bundle_file::parse(&bytes).unwrap();
+    assert_eq!(bytes[parsed.table.start + 8], 3, "v1v3 has a version 3 table");
+    assert!(parsed.meta.blobs.iter().all(|b| b.check.is_none()));
+    let out = multiarch(&["verify", &bundle("v1v3")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert_eq!(report.lines().filter(|l| l.contains("checksum none (version 3 table)")).count(), 2, "{report}");
+    let out = multiarch(&["extract", &bundle("v1v3"), "--level", "v3"]);
+    assert_eq!(out.stdout, std::fs::read(payload("x86-64-v3")).unwrap());
+    // Damage is still found, by the sha256, and the blob named.
+    let (i, _) = parsed.meta.blob_of(multiarch_launcher::Level::V3).unwrap();
+    let mut bad = bytes.clone();
+    bad[(parsed.ranges[i].start + parsed.ranges[i].end) / 2] ^= 0x08;
+    let bad = write_tmp("corrupt-v3", &bad);
+    let out = multiarch(&["verify", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(&format!("damaged: blob {i} (x86-64-v3)")), "{}", text(&out.stderr));
+    // And the version 4 fixtures record a checksum per blob.
+    let full = bundle_file::parse(&std::fs::read(bundle("full")).unwrap()).unwrap();
+    assert!(full.meta.blobs.iter().all(|b| b.check.is_some()));
+}
