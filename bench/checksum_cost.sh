@@ -72,7 +72,10 @@ src_before=$bench/src-before
 if [ "$(cat "$src_before.rev" 2>/dev/null)" != "$before" ]; then
   rm -rf "$src_before"
   mkdir -p "$src_before"
-  git -C "$root" archive "$before" | tar -x -C "$src_before"
+  # All of it (git archive would leave out tests/, which is export-ignore),
+  # through an index of its own: the repository's index is not touched.
+  GIT_INDEX_FILE=$tmp/index git -C "$root" read-tree "$before"
+  GIT_INDEX_FILE=$tmp/index git -C "$root" --work-tree="$src_before" checkout-index --all
   echo "$before" > "$src_before.rev"
 fi
 
