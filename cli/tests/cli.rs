@@ -289,7 +289,11 @@ fn version_3_bundles_are_still_read() {
     let out = multiarch(&["verify", &bundle("v1v3")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report = text(&out.stdout);
-    assert_eq!(report.lines().filter(|l| l.contains("checksum none (version 3 table)")).count(), 2, "{report}");
+    assert_eq!(
+        report.lines().filter(|l| l.contains("checksum none (version 3 table)")).count(),
+        2,
+        "{report}"
+    );
     let out = multiarch(&["extract", &bundle("v1v3"), "--level", "v3"]);
     assert_eq!(out.stdout, std::fs::read(payload("x86-64-v3")).unwrap());
     // Damage is still found, by the sha256, and the blob named.

@@ -145,6 +145,19 @@ impl Blob {
         self.decode_into(out, step, ready, true)
     }
 
+    /// [`Blob::decode_to`] without the checksum: only for measuring what
+    /// the check costs (`cli/examples/checksum_probe.rs`). Its output is
+    /// unchecked: never cache or run it.
+    #[doc(hidden)]
+    pub fn decode_to_unchecked(
+        &self,
+        out: &mut [u8],
+        step: usize,
+        ready: &mut dyn FnMut(usize),
+    ) -> Result<(), DecodeFailure> {
+        self.decode_into(out, step, ready, false)
+    }
+
     fn decode_into(
         &self,
         out: &mut [u8],
