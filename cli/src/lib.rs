@@ -75,8 +75,11 @@ fn decode_with(
 /// the current directory.
 ///
 /// `bazel run` starts a tool in its runfiles tree and sets
-/// `BUILD_WORKING_DIRECTORY` to the directory bazel was run from (Bazel's
-/// `RunCommand`; documented in the user manual under `bazel run`), so
+/// `BUILD_WORKING_DIRECTORY` to the directory bazel was run from (Bazel
+/// source `src/main/java/com/google/devtools/build/lib/runtime/commands/RunCommand.java`:
+/// `runEnvironment.put("BUILD_WORKING_DIRECTORY", env.getWorkingDirectory()...)`,
+/// line 404 in Debian's bazel-bootstrap 4.2.3 source; the same in Bazel 7
+/// and 8), so
 /// `bazel run @rules_rust_multiarch//cli:multiarch -- verify bazel-bin/app`
 /// finds the file the user means.
 pub fn user_path(arg: impl Into<PathBuf>) -> PathBuf {

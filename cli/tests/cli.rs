@@ -169,8 +169,14 @@ fn help_everywhere_and_usage_errors_exit_2() {
         args.push("--help");
         let out = multiarch(&args);
         assert!(out.status.success(), "{args:?}");
-        assert!(text(&out.stdout).contains("Usage: multiarch"), "{args:?}");
+        let help = text(&out.stdout);
+        assert!(help.contains("Usage: multiarch"), "{args:?}");
+        // Every help names the exit codes and where relative paths go.
+        assert!(help.contains("Exit status: 0"), "{args:?}: {help}");
+        assert!(help.contains("BUILD_WORKING_DIRECTORY"), "{args:?}: {help}");
     }
+    let out = multiarch(&["pack", "--table-version", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     for args in [
         &["frob"][..],
         &[],
