@@ -78,8 +78,9 @@ fn decode_with(
 /// `BUILD_WORKING_DIRECTORY` to the directory bazel was run from (Bazel
 /// source `src/main/java/com/google/devtools/build/lib/runtime/commands/RunCommand.java`:
 /// `runEnvironment.put("BUILD_WORKING_DIRECTORY", env.getWorkingDirectory()...)`,
-/// line 404 in Debian's bazel-bootstrap 4.2.3 source; the same in Bazel 7
-/// and 8), so
+/// line 404 in Debian's bazel-bootstrap 4.2.3 source, the one at hand here;
+/// tools such as rules_multitool's run wrapper rely on it in Bazel 7 and 8
+/// too), so
 /// `bazel run @rules_rust_multiarch//cli:multiarch -- verify bazel-bin/app`
 /// finds the file the user means.
 pub fn user_path(arg: impl Into<PathBuf>) -> PathBuf {
