@@ -69,12 +69,39 @@ fn inspect_json_is_json() {
     assert!(json.contains(&sha256sum(&payload("x86-64-v3"))));
 }
 
-fn write_tmp(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("multiarch-cli-test-{}", std::process::id()));
+/// A file in a temporary directory of its own, both removed on drop: the
+/// suite leaves nothing behind.
+struct TmpFile(PathBuf);
+
+impl std::ops::Deref for TmpFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TmpFile {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+fn write_tmp(name: &str, bytes: &[u8]) -> TmpFile {
+    // A directory per file: tests run in parallel and remove theirs.
+    let dir = std::env::temp_dir().join(format!("multiarch-cli-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
-    path
+    TmpFile(path)
 }
 
 #[test]
