@@ -32,12 +32,14 @@ while [ $# -gt 0 ]; do
     *) dirs+=("$1"); shift ;;
   esac
 done
+target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 if [ ${#dirs[@]} -eq 0 ]; then
-  dirs=("$root/target/bench/peers/workload" "$root/target/bench/peers/workload_big")
+  dirs=("$target/bench/peers/workload" "$target/bench/peers/workload_big")
 fi
 
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p multiarch_cli --example codec_probe
-probe=${CARGO_TARGET_DIR:-$root/target}/release/examples/codec_probe
+probe=$target/release/examples/codec_probe
 
 for dir in "${dirs[@]}"; do
   builds=()

@@ -56,7 +56,9 @@ if ! command -v cc >/dev/null || [ ! -e /usr/lib/x86_64-linux-gnu/libc.a ]; then
 fi
 command -v cargo >/dev/null || { echo "cargo is needed (rustup)" >&2; exit 2; }
 
-bench=$root/target/bench
+target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bench=$target/bench
 mkdir -p "$bench"
 tmp=$(mktemp -d "$bench/tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

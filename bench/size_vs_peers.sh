@@ -58,7 +58,9 @@ if ! command -v cc >/dev/null || [ ! -e /usr/lib/x86_64-linux-gnu/libc.a ] || ! 
 fi
 command -v cargo >/dev/null || { echo "cargo is needed (rustup)" >&2; exit 2; }
 
-bench=$root/target/bench/peers
+target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bench=$target/bench/peers
 mkdir -p "$bench"
 tmp=$(mktemp -d "$bench/tmp.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -76,7 +78,7 @@ fi
 
 cc -O2 -Wall -Wextra -o "$tmp/timer" "$root/bench/startup/timer.c"
 cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p multiarch_cli
-multiarch=$root/target/release/multiarch
+multiarch=$target/release/multiarch
 host=$(rustc -vV | sed -n 's/^host: //p')
 levels="x86-64 x86-64-v2 x86-64-v3 x86-64-v4"
 

@@ -4,26 +4,32 @@
 #   OUT/<bundle>/<bundle>        launchers that embed them:
 #     full      v1 v2 v3 v4, statically linked, compressed (lz)
 #     dynamic   v1 v2 v3 v4, dynamically linked, stored uncompressed
-#     v1v3      v1 and v3 only (a level the bundle does not embed falls back)
-# Usage: tests/build_fixtures.sh [OUT]   (default: target/fixtures)
+#     v1v3      v1 and v3 only (a level the bundle does not embed falls back);
+#               its .multiarch table in format version 3 (no checksums), which
+#               the CLI still reads
+# Usage: tests/build_fixtures.sh [OUT]   (default: <target>/fixtures)
+# <target> is Cargo's target directory (`cargo metadata`: honours
+# CARGO_TARGET_DIR and build.target-dir), where the tools are built.
 # The payload can be padded to a size (bench): PAYLOAD_PAD_MIB=N pads each
 # build with N MiB of random bytes after its ELF image; bundles then embed that.
 set -o errexit -o nounset -o pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-out=${1:-$root/target/fixtures}
+cargo=${CARGO:-cargo}
+target=$("$cargo" metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+out=${1:-$target/fixtures}
 pad_mib=${PAYLOAD_PAD_MIB:-0}
 mkdir -p "$out"
-cargo=${CARGO:-cargo}
 
 "$cargo" build --quiet --release --manifest-path "$root/Cargo.toml" -p multiarch_cli
-multiarch=$root/target/release/multiarch
+multiarch=$target/release/multiarch
 
 for level in x86-64 x86-64-v2 x86-64-v3 x86-64-v4; do
   RUSTFLAGS="-Ctarget-cpu=$level" "$cargo" build --quiet --release \
     --manifest-path "$root/Cargo.toml" -p multiarch_test_payload \
-    --target-dir "$root/target/payload-$level"
-  cp "$root/target/payload-$level/release/multiarch_test_payload" "$out/payload-$level.tmp"
+    --target-dir "$target/payload-$level"
+  cp "$target/payload-$level/release/multiarch_test_payload" "$out/payload-$level.tmp"
   if [ "$pad_mib" -gt 0 ]; then
     head -c "$((pad_mib * 1048576))" /dev/urandom >> "$out/payload-$level.tmp"
   fi
@@ -49,7 +55,7 @@ bundle() {
   for level in "$@"; do args+=(--variant "$level=$out/${PAYLOAD:-payload}-$level"); done
   "$multiarch" pack --program "payload_$name" --label "tests/build_fixtures.sh:$name" \
     --target "$(rustc -vV | sed -n "s/^host: //p")" \
-    --compression "$compression" --blob-dir "$dir/src/blobs" \
+    --compression "$compression" --blob-dir "$dir/src/blobs" --table-version "${TABLE_VERSION:-4}" \
     --out "$dir/src/main.rs.new" "${args[@]}"
   # Unchanged source, unchanged mtime: Cargo then skips the rebuild.
   if cmp -s "$dir/src/main.rs.new" "$dir/src/main.rs"; then
@@ -65,6 +71,6 @@ bundle() {
 
 bundle full "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v2 x86-64-v3 x86-64-v4
 bundle dynamic "" none x86-64 x86-64-v2 x86-64-v3 x86-64-v4
-bundle v1v3 "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3
+TABLE_VERSION=3 bundle v1v3 "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3
 PAYLOAD=big-payload bundle big "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v4
 echo "fixtures in $out"

@@ -23,6 +23,9 @@ size of that level's build: what each level costs and buys.
 Options:
   --runs N    Timed runs per level (default 10)
   -h, --help  Print this help
+
+A relative BUNDLE is relative to BUILD_WORKING_DIRECTORY when set (bazel run).
+Exit status: 0 on success, 1 on an error, 2 on bad usage.
 ";
 
 /// The median and quartiles of `samples` (sorted in place).
@@ -47,7 +50,7 @@ pub fn cmd_bench(mut parser: lexopt::Parser) -> Result<()> {
                 }
             }
             Short('h') | Long("help") => return crate::print(BENCH_USAGE),
-            Value(v) if bundle.is_none() => bundle = Some(PathBuf::from(v)),
+            Value(v) if bundle.is_none() => bundle = Some(crate::user_path(v)),
             Value(v) => args.push(v),
             _ => return Err(crate::usage(format!("bench: {}", arg.unexpected()))),
         }

@@ -4,7 +4,7 @@
 use crate::meta::{self, BlobMeta, Meta, MetaError};
 use crate::sha256;
 use multiarch_launcher::codec::DecodeError;
-use multiarch_launcher::{Compression, Level};
+use multiarch_launcher::{check, Compression, Level};
 use object::{Object, ObjectSection};
 use std::fmt;
 use std::ops::Range;
@@ -137,10 +137,12 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, BundleError> {
 pub enum BlobError {
     /// The stored stream is malformed.
     Codec(DecodeError),
-    /// The x86-64 blob it is a delta against does not decode.
+    /// The x86-64 blob it is a delta against is damaged (it is not checked).
     Base(usize),
     /// Decoded size differs from the table's.
     Size { expected: u64, actual: u64 },
+    /// The launcher's checksum differs from the table's.
+    Checksum { expected: u64, actual: u64 },
     /// SHA-256 differs from the table's.
     Hash { expected: String, actual: String },
 }
@@ -149,9 +151,14 @@ impl fmt::Display for BlobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BlobError::Codec(e) => write!(f, "{e}"),
-            BlobError::Base(i) => write!(f, "it is a delta against blob {i}, which does not decode"),
+            BlobError::Base(i) => {
+                write!(f, "not checked: it is a delta against blob {i}, which is damaged")
+            }
             BlobError::Size { expected, actual } => {
                 write!(f, "decodes to {actual} bytes, the table says {expected}")
+            }
+            BlobError::Checksum { expected, actual } => {
+                write!(f, "checksum is {actual:016x}, the table says {expected:016x}")
             }
             BlobError::Hash { expected, actual } => {
                 write!(f, "sha256 is {actual}, the table says {expected}")
@@ -169,7 +176,7 @@ fn base_index(parsed: &Parsed) -> usize {
 }
 
 /// Decodes blob `i` of a parsed bundle (its base first, for a delta) and
-/// checks its size and hash.
+/// checks its size, checksum and hash.
 pub fn decode(parsed: &Parsed, bytes: &[u8], i: usize) -> Result<Vec<u8>, BlobError> {
     decode_with_base(parsed, bytes, i, || decode(parsed, bytes, base_index(parsed)))
 }
@@ -199,7 +206,12 @@ fn decode_with_base(
     let stored = &bytes[parsed.ranges[i].clone()];
     let size = usize::try_from(blob.size).map_err(|_| BlobError::Codec(DecodeError::WrongSize))?;
     let data = match blob.compression {
-        Compression::Stored => stored.to_vec(),
+        Compression::Stored => {
+            if stored.len() != size {
+                return Err(BlobError::Size { expected: blob.size, actual: stored.len() as u64 });
+            }
+            stored.to_vec()
+        }
         Compression::Lz => crate::decode_blob(stored, &[], size).map_err(BlobError::Codec)?,
         Compression::LzDelta => {
             let base_i = base_index(parsed);
@@ -212,6 +224,12 @@ fn decode_with_base(
     };
     if data.len() as u64 != blob.size {
         return Err(BlobError::Size { expected: blob.size, actual: data.len() as u64 });
+    }
+    if let Some(expected) = blob.check {
+        let actual = check::checksum(&data);
+        if actual != expected {
+            return Err(BlobError::Checksum { expected, actual });
+        }
     }
     let actual = sha256::digest(&data);
     if actual != blob.sha256 {

@@ -5,14 +5,16 @@ pub mod bench;
 pub mod bundle_file;
 pub mod compress;
 pub mod meta;
+pub mod output;
 pub mod pack;
 pub mod sha256;
 
 use anyhow::{Context, Result};
 use bundle_file::Parsed;
 use multiarch_launcher::codec::{self, DecodeError};
+use multiarch_launcher::sys::Mapping;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A usage error: exit status 2.
 #[derive(Debug)]
@@ -44,24 +46,52 @@ pub fn decode_stream(stream: &[u8], reference: &[u8], size: usize) -> Result<Vec
 }
 
 /// Decodes a compressed blob's stored bytes (its segment table and streams)
-/// against `reference` into a new buffer of exactly `size` bytes.
+/// against `reference` into a new buffer of exactly `size` bytes. The
+/// segment table is checked against `size` and the stored bytes first.
 pub fn decode_blob(data: &[u8], reference: &[u8], size: usize) -> Result<Vec<u8>, DecodeError> {
+    codec::Segments::parse(data, size)?;
     decode_with(size, |out| codec::decode_blob_into(data, reference, out, size))
 }
 
 /// Runs `decode` on a buffer of `size` bytes plus the decoder's slack, and
 /// returns the first `size`.
+///
+/// The buffer is an anonymous mapping that the kernel backs only where the
+/// decoder writes (issue 10, defect 7): a table that claims gigabytes for a
+/// stream that decodes to far less costs address space, not memory, and
+/// fails where the stream ends. Only the decoded bytes are copied out.
 fn decode_with(
     size: usize,
     decode: impl FnOnce(&mut [u8]) -> Result<(), DecodeError>,
 ) -> Result<Vec<u8>, DecodeError> {
     let full = size.checked_add(codec::SLACK).ok_or(DecodeError::WrongSize)?;
-    let mut out: Vec<u8> = Vec::new();
-    out.try_reserve_exact(full).map_err(|_| DecodeError::WrongSize)?;
-    out.resize(full, 0);
-    decode(&mut out)?;
-    out.truncate(size);
-    Ok(out)
+    let mut out = Mapping::new(full).map_err(|_| DecodeError::WrongSize)?;
+    decode(out.as_mut_slice())?;
+    Ok(out.as_slice()[..size].to_vec())
+}
+
+/// A path from the command line: a relative one is relative to
+/// `BUILD_WORKING_DIRECTORY` when that is set to an absolute path, else to
+/// the current directory.
+///
+/// `bazel run` starts a tool in its runfiles tree and sets
+/// `BUILD_WORKING_DIRECTORY` to the directory bazel was run from (Bazel
+/// source `src/main/java/com/google/devtools/build/lib/runtime/commands/RunCommand.java`:
+/// `runEnvironment.put("BUILD_WORKING_DIRECTORY", env.getWorkingDirectory()...)`,
+/// line 404 in Debian's bazel-bootstrap 4.2.3 source, the one at hand here;
+/// tools such as rules_multitool's run wrapper rely on it in Bazel 7 and 8
+/// too), so
+/// `bazel run @rules_rust_multiarch//cli:multiarch -- verify bazel-bin/app`
+/// finds the file the user means.
+pub fn user_path(arg: impl Into<PathBuf>) -> PathBuf {
+    let path = arg.into();
+    if path.is_absolute() {
+        return path;
+    }
+    match std::env::var_os("BUILD_WORKING_DIRECTORY").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir.join(path),
+        _ => path,
+    }
 }
 
 /// Reads and parses a bundle; errors name the file.

@@ -1,6 +1,6 @@
 //! `multiarch`: builds and looks inside rules_rust_multiarch bundles.
 
-use multiarch_cli::{bench, bundle_file, open, pack, print, sha256, usage, Usage};
+use multiarch_cli::{bench, bundle_file, open, output, pack, print, sha256, usage, user_path, Usage};
 
 use anyhow::{Context, Result};
 use lexopt::prelude::*;
@@ -23,6 +23,11 @@ Commands:
 
 Run `multiarch <COMMAND> --help` for a command's options.
 
+Paths: a relative path (a BUNDLE, -o FILE, pack's files) is relative to
+BUILD_WORKING_DIRECTORY when it is set, else to the current directory.
+`bazel run` sets it to the directory bazel was run from, so
+`bazel run @rules_rust_multiarch//cli:multiarch -- verify bazel-bin/app` works.
+
 Exit status: 0 on success, 1 on an error (one line on stderr naming the file
 and the problem), 2 on bad usage.
 ";
@@ -39,6 +44,10 @@ the levels that start it, its size, how it is stored and its sha256.
 Options:
   --json      Print JSON instead of a table
   -h, --help  Print this help
+
+A relative path is relative to BUILD_WORKING_DIRECTORY when set (bazel run).
+Exit status: 0 on success, 1 on an error (one line naming the file), 2 on bad
+usage.
 ";
 
 const EXTRACT_USAGE: &str = "\
@@ -46,15 +55,25 @@ multiarch extract: write the build of one level
 
 Usage: multiarch extract BUNDLE --level LEVEL [-o FILE]
 
-Writes the exact build that BUNDLE starts at LEVEL, checked against its sha256,
-without running BUNDLE. LEVEL is v1..v4 or x86-64, x86-64-v2..v4, and must be
-embedded. FILE is written whole (temporary file, then rename) with mode 0755;
-without -o the build goes to stdout.
+Writes the exact build that BUNDLE starts at LEVEL, checked against its
+checksum and sha256, without running BUNDLE. LEVEL is v1..v4 or x86-64,
+x86-64-v2..v4, and must be embedded. Without -o the build goes to stdout.
+
+FILE is written whole or not at all, safe in a directory others can write: a
+new file in FILE's directory (unnamed where the file system allows, else of an
+unpredictable name, never following a symlink), mode 0755 set on the open
+file, synced, then renamed over FILE. FILE itself is never read or followed:
+if it exists it must be a regular file; a device, FIFO, directory or symlink
+is refused (exit 1).
 
 Options:
   --level LEVEL    The level whose build to write
   -o, --out FILE   Where to write it (default: stdout)
   -h, --help       Print this help
+
+A relative path is relative to BUILD_WORKING_DIRECTORY when set (bazel run).
+Exit status: 0 on success, 1 on an error (one line naming the file), 2 on bad
+usage.
 ";
 
 const VERIFY_USAGE: &str = "\
@@ -62,11 +81,17 @@ multiarch verify: check every build in a bundle
 
 Usage: multiarch verify BUNDLE
 
-Decodes every build and recomputes its size and sha256. Prints one line per
-build; exits 0 only when all match, 1 naming the first build that does not.
+Decodes every build and recomputes its size, checksum (the one the launcher
+checks before it caches or starts a build; version 4 tables) and sha256.
+Prints one line per build; exits 0 only when all match, else 1 naming the
+first damaged blob (a delta whose base is damaged is listed, not blamed).
 
 Options:
   -h, --help  Print this help
+
+A relative path is relative to BUILD_WORKING_DIRECTORY when set (bazel run).
+Exit status: 0 on success, 1 on an error (one line naming the file), 2 on bad
+usage.
 ";
 
 const PACK_USAGE: &str = "\
@@ -93,14 +118,24 @@ Options:
   --target TRIPLE       The target triple, recorded in the table
   --compression MODE    none: builds as they are; lz (default): compressed
   --blob-dir DIR        Where compressed builds go (default: FILE.rs.blobs)
+  --table-version N     The .multiarch table's format: 4 (default), or 3 (no
+                        checksums) for tools that read only version 3
   -h, --help            Print this help
+
+Each build's sha256 (its cache key) and checksum (checked by the launcher
+before it caches or starts the build) are recorded in FILE.rs and in the
+.multiarch table (format version 4).
+
+A relative path is relative to BUILD_WORKING_DIRECTORY when set (bazel run).
+Exit status: 0 on success, 1 on an error (one line naming the file), 2 on bad
+usage.
 ";
 
 /// Takes the one BUNDLE operand; anything else is a usage error.
 fn one_bundle(bundle: &mut Option<PathBuf>, arg: lexopt::Arg<'_>) -> Result<()> {
     match arg {
         Value(v) if bundle.is_none() => {
-            *bundle = Some(PathBuf::from(v));
+            *bundle = Some(user_path(v));
             Ok(())
         }
         _ => Err(usage(arg.unexpected().to_string())),
@@ -197,7 +232,7 @@ fn cmd_extract(mut parser: lexopt::Parser) -> Result<()> {
                 let v = parser.value()?.string()?;
                 level = Some(v.parse::<Level>().map_err(|e| usage(format!("--level {v:?}: {e}")))?);
             }
-            Short('o') | Long("out") => out = Some(PathBuf::from(parser.value()?)),
+            Short('o') | Long("out") => out = Some(user_path(parser.value()?)),
             Short('h') | Long("help") => return print(EXTRACT_USAGE),
             other => one_bundle(&mut bundle, other)?,
         }
@@ -215,13 +250,7 @@ fn cmd_extract(mut parser: lexopt::Parser) -> Result<()> {
     let data = bundle_file::decode(&parsed, &bytes, i)
         .with_context(|| format!("{}: {}", path.display(), bundle_file::blob_name(i, blob)))?;
     match out {
-        Some(out) => {
-            pack::write_atomically(&out, &data)?;
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755))
-                .with_context(|| format!("{}: cannot make it executable", out.display()))?;
-            Ok(())
-        }
+        Some(out) => output::write_file(&out, &data, 0o755, output::IfSame::Replace),
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(&data)?;
@@ -242,22 +271,37 @@ fn cmd_verify(mut parser: lexopt::Parser) -> Result<()> {
     let path = bundle.ok_or_else(|| usage("verify: BUNDLE is required"))?;
     let (bytes, parsed) = open(&path)?;
     let mut out = String::new();
-    let mut first_bad = None;
+    // The blobs damaged themselves; deltas that cannot be checked because
+    // their base is damaged are listed, but not blamed.
+    let mut damaged = Vec::new();
+    let mut unchecked = 0;
     let decoded = bundle_file::decode_all(&parsed, &bytes);
     for (i, (blob, result)) in parsed.meta.blobs.iter().zip(decoded).enumerate() {
         let name = bundle_file::blob_name(i, blob);
         match result {
-            Ok(_) => out.push_str(&format!("ok   {name} sha256 {}\n", sha256::hex(&blob.sha256))),
+            Ok(_) => {
+                let check = blob.check.map_or("none (version 3 table)".to_owned(), |c| format!("{c:016x}"));
+                out.push_str(&format!("ok   {name} sha256 {} checksum {check}\n", sha256::hex(&blob.sha256)))
+            }
             Err(e) => {
                 out.push_str(&format!("BAD  {name}: {e}\n"));
-                first_bad.get_or_insert(format!("{}: {name}: {e}", path.display()));
+                match e {
+                    bundle_file::BlobError::Base(_) => unchecked += 1,
+                    e => damaged.push(format!("{name}: {e}")),
+                }
             }
         }
     }
     print(&out)?;
-    match first_bad {
-        Some(msg) => Err(anyhow::anyhow!(msg)),
-        None => Ok(()),
+    match damaged.as_slice() {
+        [] if unchecked == 0 => Ok(()),
+        [] => Err(anyhow::anyhow!("{}: {unchecked} blobs could not be checked", path.display())),
+        [one] => Err(anyhow::anyhow!("{}: damaged: {one}", path.display())),
+        [first, rest @ ..] => Err(anyhow::anyhow!(
+            "{}: damaged: {first}; and {} more blobs (listed above)",
+            path.display(),
+            rest.len()
+        )),
     }
 }
 
@@ -265,6 +309,7 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
     let (mut program, mut label, mut out, mut variants, mut target) =
         (None, String::new(), None, Vec::new(), String::new());
     let (mut compression, mut blob_dir) = (pack::PackCompression::default(), None);
+    let mut table_version = multiarch_cli::meta::VERSION;
     while let Some(arg) = parser.next()? {
         match arg {
             Long("program") => program = Some(parser.value()?.string()?),
@@ -273,16 +318,40 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
             Long("compression") => {
                 compression = parser.value()?.string()?.parse().map_err(|e| usage(format!("{e:#}")))?
             }
-            Long("blob-dir") => blob_dir = Some(PathBuf::from(parser.value()?)),
-            Long("out") => out = Some(PathBuf::from(parser.value()?)),
-            Long("variant") => variants.push(pack::parse_variant(&parser.value()?.string()?)?),
+            Long("blob-dir") => blob_dir = Some(user_path(parser.value()?)),
+            Long("table-version") => {
+                let v = parser.value()?.string()?;
+                table_version = match v.as_str() {
+                    "3" => 3,
+                    "4" => 4,
+                    _ => {
+                        return Err(usage(format!(
+                            "pack: --table-version {v:?} is not known (accepted: 3, 4)"
+                        )))
+                    }
+                };
+            }
+            Long("out") => out = Some(user_path(parser.value()?)),
+            Long("variant") => {
+                let (level, path) = pack::parse_variant(&parser.value()?.string()?)?;
+                variants.push((level, user_path(path)));
+            }
             Short('h') | Long("help") => return print(PACK_USAGE),
             _ => return Err(usage(format!("pack: {}", arg.unexpected()))),
         }
     }
     let program = program.ok_or_else(|| usage("pack: --program NAME is required"))?;
     let out = out.ok_or_else(|| usage("pack: --out FILE.rs is required"))?;
-    pack::pack(&pack::PackArgs { program, label, out, variants, target, compression, blob_dir })?;
+    pack::pack(&pack::PackArgs {
+        program,
+        label,
+        out,
+        variants,
+        target,
+        compression,
+        blob_dir,
+        table_version,
+    })?;
     Ok(())
 }
 

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! magic    8 bytes  "MULTIARC"
-//! version  u16      3 (2: the varint stream format; 1: no segment table)
+//! version  u16      4 (3: no checksum; 2: the varint stream format; 1: no
+//!                   segment table). This reader reads 3 and 4.
 //! program, label, rustc, target: strings
 //! count    u32      number of blobs
 //! per blob:
@@ -16,6 +17,8 @@
 //!   size         u64  decoded size
 //!   stored_size  u64  size in the section
 //!   sha256       32 bytes, of the decoded build
+//!   checksum     u64, of the decoded build (multiarch_launcher::check);
+//!                version 4 only
 //!   section      string: the ELF section holding the stored bytes
 //! ```
 
@@ -27,8 +30,10 @@ use multiarch_launcher::Level;
 pub const SECTION: &str = ".multiarch";
 /// The first bytes of the table.
 pub const MAGIC: &[u8; 8] = b"MULTIARC";
-/// The table's format version.
-pub const VERSION: u16 = 3;
+/// The table's format version, as written.
+pub const VERSION: u16 = 4;
+/// The oldest version read: the same table without checksums.
+pub const OLDEST_VERSION: u16 = 3;
 /// More blobs than this is not a table we wrote.
 const MAX_BLOBS: u32 = 64;
 
@@ -60,6 +65,9 @@ pub struct BlobMeta {
     pub stored_size: u64,
     /// SHA-256 of the decoded build.
     pub sha256: [u8; 32],
+    /// The launcher's checksum of the decoded build (`None` in a version 3
+    /// table, which has none).
+    pub check: Option<u64>,
     /// The ELF section that holds the stored bytes.
     pub section: String,
 }
@@ -82,7 +90,7 @@ impl fmt::Display for MetaError {
         match self {
             MetaError::BadMagic => write!(f, "the {SECTION} section does not start with {MAGIC:?}"),
             MetaError::UnknownVersion(v) => {
-                write!(f, "the {SECTION} table has format version {v}; this tool reads version {VERSION}: upgrade it")
+                write!(f, "the {SECTION} table has format version {v}; this tool reads versions {OLDEST_VERSION} to {VERSION}: use the multiarch that packed it")
             }
             MetaError::Truncated(field) => write!(f, "the {SECTION} table is truncated (in its {field})"),
             MetaError::Invalid(field) => write!(f, "the {SECTION} table has an invalid {field}"),
@@ -103,9 +111,17 @@ fn compression_code(c: Compression) -> u8 {
 impl Meta {
     /// The table as bytes.
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_version(VERSION)
+    }
+
+    /// The table as bytes in format `version` ([`OLDEST_VERSION`] to
+    /// [`VERSION`]): version 3 leaves the checksums out, for tools that
+    /// read only that.
+    pub fn encode_version(&self, version: u16) -> Vec<u8> {
+        let version = version.clamp(OLDEST_VERSION, VERSION);
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
         for s in [&self.program, &self.label, &self.rustc, &self.target] {
             put_str(&mut out, s);
         }
@@ -118,6 +134,9 @@ impl Meta {
             out.extend_from_slice(&b.size.to_le_bytes());
             out.extend_from_slice(&b.stored_size.to_le_bytes());
             out.extend_from_slice(&b.sha256);
+            if version >= 4 {
+                out.extend_from_slice(&b.check.unwrap_or(0).to_le_bytes());
+            }
             put_str(&mut out, &b.section);
         }
         out
@@ -130,7 +149,7 @@ impl Meta {
             return Err(MetaError::BadMagic);
         }
         let version = r.u16("version")?;
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(MetaError::UnknownVersion(version));
         }
         let program = r.string("program")?;
@@ -163,11 +182,12 @@ impl Meta {
             let stored_size = r.u64("stored size")?;
             let mut sha256 = [0u8; 32];
             sha256.copy_from_slice(r.take(32, "sha256")?);
+            let check = if version >= 4 { Some(r.u64("checksum")?) } else { None };
             let section = r.string("section name")?;
             if !section.starts_with(SECTION) {
                 return Err(MetaError::Invalid("section name"));
             }
-            blobs.push(BlobMeta { levels, compression, size, stored_size, sha256, section });
+            blobs.push(BlobMeta { levels, compression, size, stored_size, sha256, check, section });
         }
         if seen & 1 == 0 {
             return Err(MetaError::Invalid("set of levels (no x86-64 build)"));
@@ -246,6 +266,7 @@ mod tests {
                     size: 10,
                     stored_size: 10,
                     sha256: [7; 32],
+                    check: Some(0x1234_5678_9abc_def0),
                     section: ".multiarch.blob.0".into(),
                 },
                 BlobMeta {
@@ -254,6 +275,7 @@ mod tests {
                     size: 12,
                     stored_size: 12,
                     sha256: [9; 32],
+                    check: Some(5),
                     section: ".multiarch.blob.1".into(),
                 },
             ],
@@ -266,6 +288,19 @@ mod tests {
         assert_eq!(Meta::decode(&m.encode()).unwrap(), m);
         assert_eq!(m.blob_of(Level::V2).unwrap().0, 1);
         assert_eq!(m.blob_of(Level::V4).unwrap().0, 0);
+    }
+
+    #[test]
+    fn version_3_tables_are_read_without_checksums() {
+        let mut m = sample();
+        let v3 = m.encode_version(3);
+        assert_eq!(v3[8], 3);
+        assert_eq!(v3.len() + 8 * m.blobs.len(), m.encode().len());
+        for b in &mut m.blobs {
+            b.check = None;
+        }
+        assert_eq!(Meta::decode(&v3).unwrap(), m);
+        assert_eq!(sample().encode()[8], 4);
     }
 
     #[test]
@@ -286,8 +321,10 @@ mod tests {
         bad[0] = b'X';
         assert_eq!(Meta::decode(&bad), Err(MetaError::BadMagic));
         let mut bad = good.clone();
-        bad[8] = 4;
-        assert_eq!(Meta::decode(&bad), Err(MetaError::UnknownVersion(4)));
+        bad[8] = 5;
+        assert_eq!(Meta::decode(&bad), Err(MetaError::UnknownVersion(5)));
+        bad[8] = 2;
+        assert_eq!(Meta::decode(&bad), Err(MetaError::UnknownVersion(2)));
         // Two blobs claiming the same level.
         let mut m = sample();
         m.blobs[1].levels = vec![Level::V1, Level::V3];

@@ -3,42 +3,13 @@
 //! The `multiarch` command against real bundles built by
 //! tests/build_fixtures.sh, and a time-bounded fuzz of its bundle parser.
 
+mod common;
+
+use common::{fixtures, multiarch, text};
 use multiarch_cli::bundle_file;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
-
-/// The fixtures, built once per test run: the same directory and file lock
-/// as the launcher's integration tests (launcher/tests/util), so a run builds
-/// them once and parallel test binaries (nextest) never build them at once.
-fn fixtures() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = repo().join("target/fixtures");
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("flock")
-            .arg(repo().join("target/fixtures.lock"))
-            .arg(repo().join("tests/build_fixtures.sh"))
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "tests/build_fixtures.sh failed");
-        dir
-    })
-}
-
-fn multiarch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_multiarch")).args(args).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn sha256sum(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
@@ -98,12 +69,39 @@ fn inspect_json_is_json() {
     assert!(json.contains(&sha256sum(&payload("x86-64-v3"))));
 }
 
-fn write_tmp(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("multiarch-cli-test-{}", std::process::id()));
+/// A file in a temporary directory of its own, both removed on drop: the
+/// suite leaves nothing behind.
+struct TmpFile(PathBuf);
+
+impl std::ops::Deref for TmpFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TmpFile {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+fn write_tmp(name: &str, bytes: &[u8]) -> TmpFile {
+    // A directory per file: tests run in parallel and remove theirs.
+    let dir = std::env::temp_dir().join(format!("multiarch-cli-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
-    path
+    TmpFile(path)
 }
 
 #[test]
@@ -161,7 +159,7 @@ fn verify_passes_then_names_the_corrupted_blob() {
         assert_eq!(out.status.code(), Some(1), "{name}");
         let err = text(&out.stderr);
         assert!(err.contains("corrupt") && err.contains(&format!("blob {i} (x86-64-v3)")), "{name}: {err}");
-        assert!(!stored || err.contains("sha256"), "{name}: {err}");
+        assert!(!stored || err.contains("checksum"), "{name}: {err}");
         let report = text(&out.stdout);
         assert_eq!(report.lines().filter(|l| l.starts_with("ok ")).count(), 3, "{name}: {report}");
         assert!(report.lines().any(|l| l.starts_with("BAD") && l.contains("x86-64-v3")), "{name}: {report}");
@@ -198,8 +196,14 @@ fn help_everywhere_and_usage_errors_exit_2() {
         args.push("--help");
         let out = multiarch(&args);
         assert!(out.status.success(), "{args:?}");
-        assert!(text(&out.stdout).contains("Usage: multiarch"), "{args:?}");
+        let help = text(&out.stdout);
+        assert!(help.contains("Usage: multiarch"), "{args:?}");
+        // Every help names the exit codes and where relative paths go.
+        assert!(help.contains("Exit status: 0"), "{args:?}: {help}");
+        assert!(help.contains("BUILD_WORKING_DIRECTORY"), "{args:?}: {help}");
     }
+    let out = multiarch(&["pack", "--table-version", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     for args in [
         &["frob"][..],
         &[],
@@ -304,4 +308,36 @@ fn parser_never_panics_on_mutated_bundles() {
     }
     println!("{runs} inputs, {parsed_ok} still parsed");
     assert!(runs > 100, "the fuzz loop barely ran: {runs}");
+}
+
+/// Issue 10: the table went to version 4 (checksums); bundles packed with
+/// version 3 tables (fixture v1v3, `pack --table-version 3`) still read,
+/// verify and extract, checked by sha256 alone.
+#[test]
+fn version_3_bundles_are_still_read() {
+    let bytes = std::fs::read(bundle("v1v3")).unwrap();
+    let parsed = bundle_file::parse(&bytes).unwrap();
+    assert_eq!(bytes[parsed.table.start + 8], 3, "v1v3 has a version 3 table");
+    assert!(parsed.meta.blobs.iter().all(|b| b.check.is_none()));
+    let out = multiarch(&["verify", &bundle("v1v3")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert_eq!(
+        report.lines().filter(|l| l.contains("checksum none (version 3 table)")).count(),
+        2,
+        "{report}"
+    );
+    let out = multiarch(&["extract", &bundle("v1v3"), "--level", "v3"]);
+    assert_eq!(out.stdout, std::fs::read(payload("x86-64-v3")).unwrap());
+    // Damage is still found, by the sha256, and the blob named.
+    let (i, _) = parsed.meta.blob_of(multiarch_launcher::Level::V3).unwrap();
+    let mut bad = bytes.clone();
+    bad[(parsed.ranges[i].start + parsed.ranges[i].end) / 2] ^= 0x08;
+    let bad = write_tmp("corrupt-v3", &bad);
+    let out = multiarch(&["verify", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(&format!("damaged: blob {i} (x86-64-v3)")), "{}", text(&out.stderr));
+    // And the version 4 fixtures record a checksum per blob.
+    let full = bundle_file::parse(&std::fs::read(bundle("full")).unwrap()).unwrap();
+    assert!(full.meta.blobs.iter().all(|b| b.check.is_some()));
 }

@@ -120,6 +120,9 @@ pub enum DecodeError {
     TrailingData,
     /// The segment table does not describe the stored bytes.
     BadSegments,
+    /// The decoded (or stored) build differs from the checksum `multiarch
+    /// pack` recorded (see [`crate::check`]).
+    WrongChecksum,
 }
 
 impl fmt::Display for DecodeError {
@@ -131,6 +134,7 @@ impl fmt::Display for DecodeError {
             DecodeError::WrongSize => "compressed stream does not decode to the recorded size",
             DecodeError::TrailingData => "compressed stream has bytes after its end",
             DecodeError::BadSegments => "segment table does not match the stored bytes",
+            DecodeError::WrongChecksum => "build does not match the checksum recorded when it was packed",
         })
     }
 }

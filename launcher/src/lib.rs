@@ -23,6 +23,7 @@
 
 pub mod bundle;
 pub mod cache;
+pub mod check;
 pub mod codec;
 pub mod detect;
 pub mod env;
@@ -210,6 +211,11 @@ fn run(
             }
         }
     };
+    // A damaged build is as damaged in a memfd: say so once, without a
+    // second decode.
+    if let ExecError::Decode(e) = &cache_err {
+        return Err(bformat!(1024, "{e}"));
+    }
     if mode == ExecMode::Cache {
         return Err(bformat!(1024, "{cache_err} (MULTIARCH_EXEC=cache; unset it to fall back to a memfd)"));
     }
