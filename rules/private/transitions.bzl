@@ -78,9 +78,11 @@ def level_settings(originals, level):
 def baseline_settings(settings):
     """New values of _SETTINGS for the launcher's baseline build.
 
-    The user's flags without any `target-cpu` or `target-feature` (the
-    launcher's own rustc_flags pick its CPU, last); their values as given
-    are saved in the `original_*` settings for the level builds.
+    The user's flags without any `target-cpu` or `target-feature`, and
+    `-Ctarget-cpu=x86-64` at the end of `extra_rustc_flags` (after the
+    toolchain's flags, for the launcher's crates; the launcher's own
+    rustc_flags end with it too); the user's values as given are saved in
+    the `original_*` settings for the level builds.
 
     Args:
       settings: dict, the incoming values of _SETTINGS.
@@ -91,7 +93,13 @@ def baseline_settings(settings):
     result = {_LEVEL: ""}
     for name, label in _RULES_RUST.items():
         user = _flags(settings[label])
-        result[label] = _strip(name, user, False)
+        flags = _strip(name, user, False)
+        if name == "extra_rustc_flags":
+            # After the toolchain's flags: its -Ctarget-cpu, if any, does not
+            # reach the launcher's crates (the launcher's own rustc_flags end
+            # with the same flag).
+            flags = flags + ["-Ctarget-cpu=" + TARGET_CPUS[BASELINE]]
+        result[label] = flags
         result[_ORIGINAL[name]] = user
     return result
 

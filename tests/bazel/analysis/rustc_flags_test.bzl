@@ -1,4 +1,4 @@
-"""Unit tests of the rustc-flag helpers and the rules_rust layout detection.
+"""Unit tests of the rustc-flag helpers, the rules_rust layout detection and the transitions' settings.
 
 Native analysis_test rules (skylib's unittest is not available offline):
 each compares helper results with expected values and reports every
@@ -11,6 +11,9 @@ load("@rules_rust_multiarch//rules/private:rules_rust_layout.bzl", "find_setting
 
 # buildifier: disable=bzl-visibility
 load("@rules_rust_multiarch//rules/private:rustc_flags.bzl", "cpu_flags", "strip_cpu_flags", "strip_per_crate_cpu_flags")
+
+# buildifier: disable=bzl-visibility
+load("@rules_rust_multiarch//rules/private:transitions.bzl", "RULES_RUST_SETTINGS", "SETTINGS", "baseline_settings", "level_settings")
 
 def _check(errors, name, got, want):
     if got != want:
@@ -112,6 +115,21 @@ def _rustc_flags_test_impl(ctx):
         "rust/settings": "bool_flag(\n    name = \"rename_first_party_crates\",\n)\n",
     }), {"extra_rustc_flags": ""})
     _check(errors, "layout none", find_setting_packages({"": "# extra_rustc_flags( in a comment\n"}), {})
+
+    # The transitions, over the settings this rules_rust has.
+    flags = RULES_RUST_SETTINGS["extra_rustc_flags"]
+    user = ["--cfg=u", "-Ctarget-cpu=native", "-Ctarget-feature=+crt-static,+avx2"]
+    incoming = {label: [] for label in SETTINGS}
+    incoming[flags] = user
+    incoming[str(Label("@rules_rust_multiarch//rules/settings:level"))] = ""
+    base = baseline_settings(incoming)
+    _check(errors, "baseline extra_rustc_flags", base[flags], ["--cfg=u", "-Ctarget-cpu=x86-64"])
+    _check(errors, "baseline saves the user's flags", base[str(Label("@rules_rust_multiarch//rules/settings:original_extra_rustc_flags"))], user)
+    _check(errors, "baseline writes only SETTINGS", sorted([k for k in base if k not in SETTINGS]), [])
+    level = level_settings({"extra_rustc_flags": user}, "v3")
+    _check(errors, "v3 extra_rustc_flags", level[flags], ["--cfg=u", "-Ctarget-feature=+crt-static", "-Ctarget-cpu=x86-64-v3"])
+    _check(errors, "v3 level", level[str(Label("@rules_rust_multiarch//rules/settings:level"))], "v3")
+    _check(errors, "v3 writes every setting", sorted(level.keys()), sorted(SETTINGS))
 
     return [AnalysisTestResultInfo(success = not errors, message = "\n".join(errors))]
 
