@@ -7,7 +7,7 @@ when that label is an alias it fills it with the setting's *default* (Bazel
 StarlarkTransition.java:405-424 `getDefaultValues` keys the default by the
 alias, analysis/config/ConfigurationResolver.java:447-460
 `addDefaultStarlarkOptions` adds it because no option is keyed by the alias,
-analysis/starlark/FunctionTransitionUtil.java:201-206 `buildSettings` reads
+analysis/starlark/FunctionTransitionUtil.java:201-207 `buildSettings` reads
 it; current Bazel keeps this in StarlarkTransition.getDefaultInputValues and
 FunctionTransitionUtil.findStarlarkOptionValue). The transition would then
 see `[]` and write it over the user's real value.
