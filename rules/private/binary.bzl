@@ -188,8 +188,12 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         do not accept static PIEs. The program's own builds are linked as
         their attributes say either way.
       **kwargs: attributes of `rust_binary` for the program (`srcs`, `deps`,
-        `crate_root`, `rustc_flags`, `data`, ...); `tags`, `visibility` and
-        `testonly` apply to the bundle target.
+        `crate_root`, `rustc_flags`, `data`, `platform`, ...); `tags`,
+        `visibility` and `testonly` apply to the bundle target, `data` and
+        `platform` to the launcher too, `target_compatible_with` to every
+        target (with x86-64 Linux added to the internal ones). A
+        `-Ctarget-cpu` or CPU `-Ctarget-feature` in `rustc_flags` fails at
+        analysis: it would override every level's CPU.
     """
     visibility = kwargs.pop("visibility", None)
     tags = kwargs.pop("tags", None) or []
