@@ -20,6 +20,7 @@ load(
     "crate_url",
     "hub_build_file_content",
 )
+load("//rules/private:rules_rust_layout.bzl", "LAYOUT_REPO_NAME", "rules_rust_layout_repository")
 
 def _crates_hub_impl(rctx):
     rctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(rctx.name))
@@ -35,7 +36,10 @@ def rules_rust_multiarch_dependencies():
 
     Each crate gets its own `http_archive`; `@rules_rust_multiarch_crates//:<crate>`
     aliases them, the same repository name that MODULE.bazel gets from
-    crate_universe. Repositories that already exist are left alone (`maybe`).
+    crate_universe. `@rules_rust_multiarch_layout` records where the
+    installed rules_rust defines its rustc-flag settings (rules/private/
+    rules_rust_layout.bzl). Repositories that already exist are left alone
+    (`maybe`).
     rules_rust itself, `@platforms` and a registered Rust toolchain are the
     caller's to set up.
     """
@@ -51,3 +55,7 @@ def rules_rust_multiarch_dependencies():
             build_file_content = crate_build_file_content(name),
         )
     maybe(_crates_hub, name = HUB_NAME)
+
+    # Which labels this rules_rust gives its rustc-flag settings (the
+    # transitions need the real ones, not aliases).
+    maybe(rules_rust_layout_repository, name = LAYOUT_REPO_NAME)

@@ -4,22 +4,34 @@
 #   tests/e2e_bazel.sh            run every test
 #   tests/e2e_bazel.sh a d f      run some: a extract, b qemu-sigill, c qemu-level,
 #                                 d reproducible, e remote-cache, f bad-input,
-#                                 g global -Ctarget-cpu, l launcher linking,
-#                                 t bazel test //..., x remote execution,
-#                                 g launcher-baseline (global -Ctarget-cpu),
-#                                 t bazel test //... (analysis tests)
+#                                 g global rustc flags (levels, launcher baseline),
+#                                 l launcher linking, p other platforms skipped,
+#                                 s C/C++ select() on the level,
+#                                 t bazel test //... (analysis tests),
+#                                 x remote execution (Bazel's own REAPI worker)
 #
 # The workspace is tests/bazel (stand-ins for rules_rust/rules_cc/rules_java,
-# crates from crates.io). Every Bazel server, the nginx and the remote
-# execution worker started here are stopped on exit. Closing line:
+# crates from crates.io); tests/bazel/real_rules_rust.sh runs every test
+# against a real rules_rust instead (RRM_WORKSPACE, RRM_RULES_RUST). Every
+# Bazel server, the nginx and the remote execution worker started here are
+# stopped on exit. Closing line:
 # "N passed, N failed, N skipped".
+#
+# Nothing is written outside one temporary directory: Bazel's output user
+# root and output bases, the launcher's cache (XDG_CACHE_HOME), the checkout
+# copies, nginx, the remote worker. The repository cache (the crates downloaded from
+# crates.io) is there too unless RRM_REPOSITORY_CACHE names a directory to
+# share between runs (the caller's choice, e.g. a CI cache).
 set -o errexit -o nounset -o pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/rrm-e2e.XXXXXX")"
-# Shared download cache, so clean builds do not fetch crates again.
-REPO_CACHE="${RRM_REPOSITORY_CACHE:-$HOME/.cache/rules_rust_multiarch/repository_cache}"
+REPO_CACHE="${RRM_REPOSITORY_CACHE:-$WORK/repository_cache}"
 mkdir -p "$REPO_CACHE"
+# Bazel's own files (default ~/.cache/bazel) and the bundles' cache
+# (default ~/.cache/multiarch) stay in $WORK.
+USER_ROOT="$WORK/bazel-user-root"
+export XDG_CACHE_HOME="$WORK/xdg-cache"
 
 PASSED=0
 FAILED=0
@@ -32,7 +44,7 @@ cleanup() {
     local ob
     for ob in "${OUTPUT_BASES[@]}"; do
         if [[ -d "$ob" ]]; then
-            (cd "$ROOT/tests/bazel" && bazel --output_base="$ob" shutdown >/dev/null 2>&1) || true
+            (cd "$ROOT/tests/bazel" && bazel_at "$ob" shutdown >/dev/null 2>&1) || true
         fi
     done
     if [[ -n "$NGINX_PID_FILE" && -s "$NGINX_PID_FILE" ]]; then
@@ -62,18 +74,66 @@ ensure_bazel() {
     fi
 }
 
-# bz WORKSPACE_DIR OUTPUT_BASE ARGS...: runs bazel there and records the
-# output base for shutdown.
-bz() {
-    local ws="$1" ob="$2"
-    shift 2
-    OUTPUT_BASES+=("$ob")
-    (cd "$ws" && bazel --output_base="$ob" "$@" --repository_cache="$REPO_CACHE")
+# bazel_at OUTPUT_BASE ARGS...: bazel with this run's startup options.
+bazel_at() {
+    local ob="$1"
+    shift
+    bazel --output_user_root="$USER_ROOT" --output_base="$ob" "$@"
 }
 
-# RRM_WORKSPACE: another test workspace (tests/bazel/real_rules_rust.sh).
+# bz WORKSPACE_DIR OUTPUT_BASE COMMAND ARGS...: runs bazel there and records
+# the output base for shutdown.
+bz() {
+    local ws="$1" ob="$2" cmd="$3"
+    shift 3
+    OUTPUT_BASES+=("$ob")
+    (cd "$ws" && bazel_at "$ob" "$cmd" --repository_cache="$REPO_CACHE" "$@")
+}
+
+# RRM_WORKSPACE: another test workspace (tests/bazel/real_rules_rust.sh),
+# RRM_RULES_RUST: the rules_rust it uses.
 MAIN_WS="${RRM_WORKSPACE:-$ROOT/tests/bazel}"
+RULES_RUST_DIR="${RRM_RULES_RUST:-$ROOT/tests/rules_rust_standin}"
 MAIN_OB="$WORK/ob-main"
+
+# checkout_workspace CHECKOUT: the test workspace to build a copy of the
+# checkout with (tests d and e): its tests/bazel, or with RRM_WORKSPACE a
+# copy of that workspace whose local_repository paths into $ROOT point into
+# CHECKOUT instead.
+checkout_workspace() {
+    local checkout="$1"
+    if [[ -z "${RRM_WORKSPACE:-}" ]]; then
+        echo "$checkout/tests/bazel"
+        return
+    fi
+    local ws="$checkout.workspace"
+    mkdir -p "$ws"
+    cp -R "$RRM_WORKSPACE/." "$ws/"
+    python3 - "$ws/WORKSPACE" "$ROOT" "$checkout" <<'PY'
+import sys
+path, old, new = sys.argv[1:]
+text = open(path).read()
+open(path, "w").write(text.replace('path = "' + old + '"', 'path = "' + new + '"')
+                      .replace('path = "' + old + '/', 'path = "' + new + '/'))
+PY
+    echo "$ws"
+}
+
+# setting_label NAME: the label of rules_rust's build setting NAME in the
+# rules_rust under test ("" when it has none), found as
+# rules/private/rules_rust_layout.bzl finds it: a line starting with
+# `NAME(` in rust/settings/BUILD.bazel, else in the root BUILD file.
+setting_label() {
+    local name="$1" pkg file
+    for pkg in rust/settings ""; do
+        for file in "$RULES_RUST_DIR/${pkg:+$pkg/}BUILD.bazel" "$RULES_RUST_DIR/${pkg:+$pkg/}BUILD"; do
+            if [[ -f "$file" ]] && grep -qE "^[[:space:]]*$name\(" "$file"; then
+                echo "@rules_rust//$pkg:$name"
+                return
+            fi
+        done
+    done
+}
 
 # output_group_file MODE TARGET GROUP: the single file of one output group.
 output_group_file() {
@@ -225,14 +285,15 @@ test_d() {
     copy_checkout "$a"
     copy_checkout "$b"
     for checkout in "$a" "$b"; do
-        local ob="$WORK/ob-d-$(basename "$(dirname "$checkout")")"
-        bz "$checkout/tests/bazel" "$ob" build -c opt "$HELLO" "$WORKLOAD" >"$WORK/d.log" 2>&1 ||
-            { cat "$WORK/d.log" >&2; fail "d: build in $checkout failed"; return; }
+        local ob="$WORK/ob-d-$(basename "$(dirname "$checkout")")" ws
+        ws="$(checkout_workspace "$checkout")"
+        bz "$ws" "$ob" build -c opt "$HELLO" "$WORKLOAD" >"$WORK/d.log" 2>&1 ||
+            { cat "$WORK/d.log" >&2; fail "d: build in $ws failed"; return; }
         local bin
-        bin="$(cd "$checkout/tests/bazel" && bazel --output_base="$ob" info -c opt bazel-bin 2>/dev/null)"
+        bin="$(cd "$ws" && bazel_at "$ob" info -c opt bazel-bin 2>/dev/null)"
         sums+=("$(cd "$bin/external/rules_rust_multiarch/examples" &&
             sha256sum hello/hello/hello workload/workload/workload | awk '{print $1}' | tr '\n' ' ')")
-        (cd "$checkout/tests/bazel" && bazel --output_base="$ob" shutdown >/dev/null 2>&1) || true
+        (cd "$ws" && bazel_at "$ob" shutdown >/dev/null 2>&1) || true
     done
     if [[ "${sums[0]}" == "${sums[1]}" ]]; then
         pass "d: bundles bit-identical across checkouts and output bases (${sums[0]})"
@@ -286,12 +347,15 @@ EOF
     local a="$WORK/e/first/rules_rust_multiarch" b="$WORK/e/other/place/checkout"
     copy_checkout "$a"
     copy_checkout "$b"
-    bz "$a/tests/bazel" "$WORK/ob-e-1" build -c opt "$cache" "$WORKLOAD" >"$WORK/e1.log" 2>&1 ||
+    local ws_a ws_b
+    ws_a="$(checkout_workspace "$a")"
+    ws_b="$(checkout_workspace "$b")"
+    bz "$ws_a" "$WORK/ob-e-1" build -c opt "$cache" "$WORKLOAD" >"$WORK/e1.log" 2>&1 ||
         { cat "$WORK/e1.log" >&2; fail "e: first build failed"; return; }
-    (cd "$a/tests/bazel" && bazel --output_base="$WORK/ob-e-1" shutdown >/dev/null 2>&1) || true
-    bz "$b/tests/bazel" "$WORK/ob-e-2" build -c opt "$cache" "$WORKLOAD" >"$WORK/e2.log" 2>&1 ||
+    (cd "$ws_a" && bazel_at "$WORK/ob-e-1" shutdown >/dev/null 2>&1) || true
+    bz "$ws_b" "$WORK/ob-e-2" build -c opt "$cache" "$WORKLOAD" >"$WORK/e2.log" 2>&1 ||
         { cat "$WORK/e2.log" >&2; fail "e: second build failed"; return; }
-    (cd "$b/tests/bazel" && bazel --output_base="$WORK/ob-e-2" shutdown >/dev/null 2>&1) || true
+    (cd "$ws_b" && bazel_at "$WORK/ob-e-2" shutdown >/dev/null 2>&1) || true
     local summary
     summary="$(grep -m1 -E '^INFO: [0-9]+ processes' "$WORK/e2.log" || true)"
     log "e: first build:  $(grep -m1 -E '^INFO: [0-9]+ processes' "$WORK/e1.log" || true)"
@@ -323,6 +387,24 @@ test_f() {
         fi
     done
     for spec in \
+        'target_cpu|attribute `rustc_flags` sets `-Ctarget-cpu=x86-64-v3`' \
+        'target_cpu_two_args|attribute `rustc_flags` sets `-C target-cpu=native`' \
+        'target_feature|attribute `rustc_flags` sets `--codegen=target_feature=+crt-static,+avx2`'; do
+        target="${spec%%|*}"
+        expect="${spec#*|}"
+        out="$(bz "$MAIN_WS" "$MAIN_OB" build "//bad_flags:$target" 2>&1 || true)"
+        if [[ "$out" == *"$expect"* && "$out" == *"Remove it: \`levels\` chooses the -Ctarget-cpu"* ]]; then
+            pass "f: //bad_flags:$target fails: $expect"
+        else
+            fail "f: //bad_flags:$target: expected '$expect' in:"$'\n'"$(grep -E 'ERROR|Error' <<<"$out" | head -5)"
+        fi
+    done
+    if bz "$MAIN_WS" "$MAIN_OB" build //bad_flags:crt_static_ok >"$WORK/f.log" 2>&1; then
+        pass "f: rustc_flags = [\"-Ctarget-feature=+crt-static\"] is accepted (not a CPU feature)"
+    else
+        fail "f: //bad_flags:crt_static_ok: $(grep -E 'ERROR|Error' "$WORK/f.log" | head -3)"
+    fi
+    for spec in \
         '//bad_levels:bad_compression|attribute `compression`: unknown value "zip"; allowed values are' \
         '//bad_levels:bad_linking|attribute `launcher_linking`: unknown value "musl"; allowed values are "static", "dynamic"'; do
         target="${spec%%|*}"
@@ -350,7 +432,7 @@ test_l() {
         if readelf -l "$bin/linking/$target/$target" | grep -q 'Requesting program interpreter'; then
             interp=dynamic
         fi
-        log="$(MULTIARCH_DEBUG=log XDG_CACHE_HOME="$WORK/l-cache" "$bin/linking/$target/$target" 2>&1)" || true
+        log="$(MULTIARCH_DEBUG=log "$bin/linking/$target/$target" 2>&1)" || true
         if [[ "$interp" == "$want" && "$log" == *"[multiarch] starting "* ]]; then
             pass "l: //linking:$target launcher is $interp and starts: ${log%%$'\n'*}"
         else
@@ -359,47 +441,182 @@ test_l() {
     done
 }
 
-# g. a global -Ctarget-cpu reaches neither the launcher nor its crates nor
-#    exec tools, and each level's build gets exactly its own -Ctarget-cpu.
+# g. the user's global rustc flags (all three rules_rust settings where the
+#    rules_rust under test has them) reach every level's build, the launcher
+#    and their crates, minus any CPU flag: each level gets exactly its own
+#    -Ctarget-cpu, the launcher and its crates only x86-64, no
+#    global target feature reaches the launcher and only crt-static the
+#    levels; exec tools get none. Then the launcher has no VEX (AVX)
+#    instruction, and it and the v1 build run under qemu -cpu qemu64.
 test_g() {
-    local global="--@rules_rust//:extra_rustc_flags=-Ctarget-cpu=x86-64-v3"
-    local report
-    bz "$MAIN_WS" "$MAIN_OB" aquery -c fastbuild "$global" \
+    local flags=() want_cfgs="rrm_global" label
+    label="$(setting_label extra_rustc_flags)"
+    if [[ -z "$label" ]]; then
+        fail "g: no extra_rustc_flags setting found in $RULES_RUST_DIR"
+        return
+    fi
+    flags+=("--$label=--cfg=rrm_global,-Ctarget-cpu=x86-64-v3,-Ctarget-feature=+avx2,-C,target-feature=+fma,--codegen=target_cpu=native")
+    label="$(setting_label extra_rustc_flag)"
+    if [[ -n "$label" ]]; then
+        # One value list: the stand-in's setting is not repeatable (Bazel 4.2.3).
+        flags+=("--$label=--cfg=rrm_flag,-Ctarget-feature=+bmi2")
+        want_cfgs+=" rrm_flag"
+    fi
+    label="$(setting_label per_crate_rustc_flag)"
+    if [[ -n "$label" ]]; then
+        flags+=("--$label=@--cfg=rrm_per_crate,@-Ctarget-cpu=native,@-Ctarget-feature=+lzcnt")
+        want_cfgs+=" rrm_per_crate"
+    fi
+    log "g: ${flags[*]}"
+    bz "$MAIN_WS" "$MAIN_OB" aquery -c fastbuild "${flags[@]}" \
         "mnemonic('Rustc', deps($HELLO))" --output=text >"$WORK/g.aquery" 2>"$WORK/g.err" ||
         { cat "$WORK/g.err" >&2; fail "g: aquery failed"; return; }
-    report="$(python3 - "$WORK/g.aquery" <<'PY'
+    local report
+    report="$(python3 - "$WORK/g.aquery" "$want_cfgs" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
+want_cfgs = sys.argv[2].split()
 bad, levels = [], {}
 for block in re.split(r"(?m)^action ", text)[1:]:
     target = re.search(r"Target: (\S+)", block).group(1)
     out = re.search(r"Outputs: \[bazel-out/([^/]+)/", block).group(1)
-    cpus = re.findall(r"-Ctarget-cpu=([\w-]+)", block)
+    argv = block[block.find("Command Line:"):]
+    cpus = re.findall(r"(?:-C\s*|--codegen[= ])target[-_]cpu=([\w-]+)", argv)
+    features = re.findall(r"(?:-C\s*|--codegen[= ])target[-_]feature=([\w.+,-]+)", argv)
+    cpu_features = [f for fs in features for f in fs.split(",") if f.strip("+-") != "crt-static"]
+    cfgs = [c for c in want_cfgs if "--cfg=" + c not in argv]
+    where = f"{target} in {out}"
+    if "-exec-" in out:
+        if cpus or re.search(r"--cfg=rrm_", argv) or cpu_features:
+            bad.append(f"{where}: exec tool got cpu {cpus}, features {features}")
+        continue
+    if cfgs:
+        bad.append(f"{where}: missing --cfg={','.join(cfgs)}")
+    if cpu_features:
+        bad.append(f"{where}: CPU target features {cpu_features}")
     if target.endswith(".variant"):
         if len(cpus) != 1:
-            bad.append(f"{target} in {out}: {cpus}")
+            bad.append(f"{where}: target-cpu {cpus}")
         else:
             levels[cpus[0]] = out
-    elif cpus:
-        bad.append(f"{target} in {out}: {cpus}")
+    elif not cpus or set(cpus) != {"x86-64"}:
+        # The launcher and its crates: only the baseline's -Ctarget-cpu.
+        bad.append(f"{where}: target-cpu {cpus}, want only x86-64")
 print("BAD " + "; ".join(bad) if bad else "OK " + " ".join(sorted(levels)))
 PY
 )"
     if [[ "$report" == "OK x86-64 x86-64-v2 x86-64-v3 x86-64-v4" ]]; then
-        pass "g: with a global -Ctarget-cpu=x86-64-v3 the launcher, its crates and exec tools get none; each level gets its own ($report)"
+        pass "g: global flags (${want_cfgs// /, }) reach every level, the launcher and their crates without CPU flags; each level has its own -Ctarget-cpu, the launcher and its crates x86-64; exec tools get none ($report)"
     else
-        fail "g: target-cpu flags wrong: $report"
+        fail "g: global rustc flags: $report"
+    fi
+
+    # A -Ctarget-cpu in the toolchain's own flags (first on rustc's command
+    # line) is overridden by each level's and by the baseline's, which come
+    # later, on the launcher's crates too. Only the stand-in has such a
+    # toolchain at hand.
+    if [[ -z "${RRM_RULES_RUST:-}" ]]; then
+        bz "$MAIN_WS" "$MAIN_OB" aquery -c fastbuild \
+            --extra_toolchains=@rust_local_toolchain//:toolchain_with_cpu_flags \
+            "mnemonic('Rustc', deps($HELLO))" --output=text >"$WORK/g2.aquery" 2>"$WORK/g2.err" ||
+            { cat "$WORK/g2.err" >&2; fail "g: aquery with the toolchain's -Ctarget-cpu failed"; return; }
+        report="$(python3 - "$WORK/g2.aquery" <<'PY'
+import re, sys
+bad, last = [], {}
+for block in re.split(r"(?m)^action ", open(sys.argv[1]).read())[1:]:
+    target = re.search(r"Target: (\S+)", block).group(1)
+    out = re.search(r"Outputs: \[bazel-out/([^/]+)/", block).group(1)
+    cpus = re.findall(r"-Ctarget-cpu=([\w-]+)", block[block.find("Command Line:"):])
+    if "-exec-" in out:
+        continue
+    if target.endswith(".variant"):
+        last[cpus[-1] if cpus else "none"] = out
+    elif not cpus or cpus[-1] != "x86-64":
+        bad.append(f"{target} (launcher or its crate): {cpus}")
+print("BAD " + "; ".join(bad) if bad else "OK " + " ".join(sorted(last)))
+PY
+)"
+        if [[ "$report" == "OK x86-64 x86-64-v2 x86-64-v3 x86-64-v4" ]]; then
+            pass "g: with -Ctarget-cpu=x86-64-v3 in the toolchain's flags, each level's own -Ctarget-cpu comes last, and x86-64 on the launcher and its crates ($report)"
+        else
+            fail "g: toolchain -Ctarget-cpu: $report"
+        fi
+    fi
+
+    local bundle
+    bz "$MAIN_WS" "$MAIN_OB" build -c fastbuild "${flags[@]}" "$HELLO" >"$WORK/g.build" 2>&1 || true
+    bundle="$(awk '/up-to-date:/ {getline; print $1; exit}' "$WORK/g.build")"
+    if [[ ! -x "$bundle" ]]; then
+        tail -20 "$WORK/g.build" >&2
+        fail "g: build with global CPU flags failed"
+        return
+    fi
+    local vex
+    vex="$(objdump -d --no-show-raw-insn "$bundle" | grep -cE '^\s+[0-9a-f]+:\s+v[a-z0-9]+\s' || true)"
+    if [[ "$vex" == 0 ]]; then
+        pass "g: with global -Ctarget-cpu=x86-64-v3 and +avx2/+fma/+bmi2 the launcher has no VEX instruction"
+    else
+        fail "g: the launcher has $vex VEX (AVX) instructions despite the baseline transition"
     fi
     if command -v qemu-x86_64 >/dev/null; then
-        local bundle
-        bundle="$(bz "$MAIN_WS" "$MAIN_OB" build -c fastbuild "$global" "$HELLO" 2>&1 |
-            awk '/up-to-date:/ {getline; print $1; exit}')"
         if MULTIARCH_LEVEL=v1 MULTIARCH_DEBUG=extract qemu-x86_64 -cpu qemu64 "$bundle" >"$WORK/g.v1" &&
             chmod +x "$WORK/g.v1" && qemu-x86_64 -cpu qemu64 "$WORK/g.v1" >/dev/null 2>&1; then
-            pass "g: built with a global -Ctarget-cpu=x86-64-v3, the launcher and the v1 build run under qemu -cpu qemu64"
+            pass "g: built with global CPU flags, the launcher and the v1 build run under qemu -cpu qemu64"
         else
-            fail "g: built with a global -Ctarget-cpu=x86-64-v3, the launcher or the v1 build fails under qemu -cpu qemu64"
+            fail "g: built with global CPU flags, the launcher or the v1 build fails under qemu -cpu qemu64"
         fi
+    else
+        skip "g: qemu-x86_64 not installed: the launcher and v1 build were not run on a baseline CPU"
+    fi
+}
+
+# p. on a platform the ruleset does not build for (arm64 Linux, x86-64
+#    macOS), `bazel build //...` skips every rust_multiarch_binary instead of
+#    failing (target_compatible_with; tests/bazel/platforms).
+test_p() {
+    local platform out opts
+    for platform in linux_arm64 macos_x86_64; do
+        opts=(--platforms="//platforms:$platform" --extra_toolchains=//platforms:all --show_result=100)
+        # Named on the command line, Bazel 4.2.3 reports each one skipped
+        # (--show_result: by default it lists results for one target only).
+        out="$(bz "$MAIN_WS" "$MAIN_OB" build "${opts[@]}" "$HELLO" "$WORKLOAD" 2>&1 || true)"
+        if [[ "$out" == *"Target $HELLO:hello was skipped"* && "$out" == *"Target $WORKLOAD:workload was skipped"* ]]; then
+            pass "p: --platforms=//platforms:$platform: the example bundles are skipped"
+        else
+            fail "p: --platforms=//platforms:$platform: bundles not skipped: $(grep -E 'ERROR|skipped|completed' <<<"$out" | head -5)"
+        fi
+        # (Not //cc_level: its plain C targets need a C toolchain for the
+        # platform, which this machine lacks.)
+        if out="$(bz "$MAIN_WS" "$MAIN_OB" build "${opts[@]}" -- //... -//cc_level/... 2>&1)"; then
+            pass "p: --platforms=//platforms:$platform: bazel build //... succeeds"
+        else
+            fail "p: --platforms=//platforms:$platform: bazel build //...: $(grep -E 'ERROR' <<<"$out" | head -3)"
+        fi
+    done
+}
+
+# s. a C/C++ library follows the level when its copts select() on the
+#    level settings (tests/bazel/cc_level): its CppCompile in each level's
+#    configuration has that level's -march, and none in the user's.
+test_s() {
+    local report
+    bz "$MAIN_WS" "$MAIN_OB" aquery "mnemonic('CppCompile', deps(//cc_level:all))" \
+        --output=text >"$WORK/s.aquery" 2>"$WORK/s.err" ||
+        { cat "$WORK/s.err" >&2; fail "s: aquery failed"; return; }
+    report="$(python3 - "$WORK/s.aquery" <<'PY'
+import re, sys
+marches = sorted(
+    ",".join(re.findall(r"-march=([\w-]+)", block[block.find("Command Line:"):])) or "none"
+    for block in re.split(r"(?m)^action ", open(sys.argv[1]).read())[1:]
+    if "//cc_level:level_math" in block
+)
+print(" ".join(marches))
+PY
+)"
+    if [[ "$report" == "none x86-64 x86-64-v2 x86-64-v3 x86-64-v4" ]]; then
+        pass "s: the C library's -march follows each level (and none outside): $report"
+    else
+        fail "s: C library -march per configuration: $report"
     fi
 }
 
@@ -479,8 +696,11 @@ test_x() {
     local a="$WORK/x/first/rules_rust_multiarch" b="$WORK/x/second/place/checkout"
     copy_checkout "$a"
     copy_checkout "$b"
+    local wa wb
+    wa="$(checkout_workspace "$a")"
+    wb="$(checkout_workspace "$b")"
 
-    bz "$a/tests/bazel" "$WORK/ob-x-1" build -c opt "${remote[@]}" "${REMOTE_TARGETS[@]}" >"$WORK/x1.log" 2>&1 ||
+    bz "$wa" "$WORK/ob-x-1" build -c opt "${remote[@]}" "${REMOTE_TARGETS[@]}" >"$WORK/x1.log" 2>&1 ||
         { grep -E '^(ERROR|error)' "$WORK/x1.log" | head -10 >&2; fail "x: remote build failed (RRM_KEEP_WORK=1 keeps $WORK/x1.log)"; return; }
     log "x: first build:  $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x1.log") ($(elapsed "$WORK/x1.log"))"
     if n1="$(processes_of "$WORK/x1.log" remote)" && [[ "$n1" -gt 0 ]]; then
@@ -488,7 +708,7 @@ test_x() {
     else
         fail "x: actions ran elsewhere than on the remote executor: $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x1.log")"
     fi
-    bin="$(cd "$a/tests/bazel" && bazel --output_base="$WORK/ob-x-1" info -c opt bazel-bin 2>/dev/null)"
+    bin="$(cd "$wa" && bazel_at "$WORK/ob-x-1" info -c opt bazel-bin 2>/dev/null)"
     sums_remote="$(bundle_sums "$bin")"
     want="$(glibc_level)"
     want="${want:-x86-64}"
@@ -499,9 +719,9 @@ test_x() {
     else
         fail "x: the remotely built hello bundle: glibc says $want, bundle logged: ${line:-nothing}"
     fi
-    (cd "$a/tests/bazel" && bazel --output_base="$WORK/ob-x-1" shutdown >/dev/null 2>&1) || true
+    (cd "$wa" && bazel_at "$WORK/ob-x-1" shutdown >/dev/null 2>&1) || true
 
-    bz "$b/tests/bazel" "$WORK/ob-x-2" build -c opt "${remote[@]}" "${REMOTE_TARGETS[@]}" >"$WORK/x2.log" 2>&1 ||
+    bz "$wb" "$WORK/ob-x-2" build -c opt "${remote[@]}" "${REMOTE_TARGETS[@]}" >"$WORK/x2.log" 2>&1 ||
         { grep -E '^(ERROR|error)' "$WORK/x2.log" | head -10 >&2; fail "x: second remote build failed"; return; }
     log "x: second build: $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x2.log") ($(elapsed "$WORK/x2.log"))"
     if n2="$(processes_of "$WORK/x2.log" "remote cache hit")" && [[ "$n2" == "$n1" ]]; then
@@ -509,9 +729,9 @@ test_x() {
     else
         fail "x: another checkout and output base: want $n1 remote cache hits and nothing else, got: $(grep -m1 -E '^INFO: [0-9]+ process' "$WORK/x2.log")"
     fi
-    bin="$(cd "$b/tests/bazel" && bazel --output_base="$WORK/ob-x-2" info -c opt bazel-bin 2>/dev/null)"
+    bin="$(cd "$wb" && bazel_at "$WORK/ob-x-2" info -c opt bazel-bin 2>/dev/null)"
     sums_cached="$(bundle_sums "$bin")"
-    (cd "$b/tests/bazel" && bazel --output_base="$WORK/ob-x-2" shutdown >/dev/null 2>&1) || true
+    (cd "$wb" && bazel_at "$WORK/ob-x-2" shutdown >/dev/null 2>&1) || true
     "$ROOT/tests/bazel/remote_worker.sh" stop "$w"
 
     bz "$MAIN_WS" "$MAIN_OB" build -c opt "${REMOTE_TARGETS[@]}" >"$WORK/x0.log" 2>&1 ||
@@ -529,7 +749,7 @@ test_x() {
 
 main() {
     local tests=("$@")
-    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l a g b c d e x)
+    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l p s a g b c d e x)
     ensure_bazel
     case " ${tests[*]} " in *" a "* | *" b "* | *" c "*) build_examples ;; esac
     for t in "${tests[@]}"; do
@@ -540,4 +760,4 @@ main() {
     [[ "$FAILED" == 0 ]]
 }
 
-main "$@"
+main "$@"; exit  # (one line: bash reads no further while main runs)

@@ -1,9 +1,10 @@
 """`rust_multiarch_binary`: one executable holding a build of a Rust program per x86-64 level."""
 
 load("@rules_rust//rust:defs.bzl", "rust_binary")
-load(":cpus.bzl", "LEVELS")
+load(":cpus.bzl", "BASELINE", "LEVELS", "TARGET_CPUS")
 load(":pack.bzl", "COMPILE_DATA_OUTPUT_GROUP", "multiarch_pack")
 load(":providers.bzl", "MultiarchInfo")
+load(":rustc_flags.bzl", "cpu_flags")
 load(":transitions.bzl", "baseline_transition")
 
 # rustc flags of every launcher. The launcher links neither std nor a C
@@ -12,6 +13,21 @@ load(":transitions.bzl", "baseline_transition")
 _LAUNCHER_RUSTC_FLAGS = [
     "-Cpanic=abort",
     "-Clink-arg=-nostartfiles",
+]
+
+# The launcher's last rustc flag: the baseline CPU. rules_rust puts a
+# target's rustc_flags after every global flag (rules_rust 0.73.0
+# rust/private/rustc.bzl:1501-1509), and for target-cpu the last one wins,
+# so a -Ctarget-cpu in the toolchain's flags cannot reach the launcher.
+_LAUNCHER_TARGET_CPU = ["-Ctarget-cpu=" + TARGET_CPUS[BASELINE]]
+
+# What the bundle, the launcher and the level builds run on: the launcher
+# is x86-64 Linux code (launcher/src), and `multiarch pack` records the
+# x86_64-unknown-linux-gnu triple (pack.bzl). Elsewhere `bazel build //...`
+# skips the targets instead of failing.
+_TARGET_COMPATIBLE_WITH = [
+    Label("@platforms//cpu:x86_64"),
+    Label("@platforms//os:linux"),
 ]
 
 # rustc flags of the launcher per `launcher_linking` value: a static PIE
@@ -27,7 +43,36 @@ def _only(value):
         return value[0]
     return value
 
+def program_rustc_flags_error(label, flags):
+    """Checks the `rustc_flags` given to rust_multiarch_binary.
+
+    Args:
+      label: Label, the bundle target.
+      flags: list[str], the program's rustc_flags in the bundle's
+        configuration (a select() on the level settings is not seen here:
+        per-level flags are the way to tune one level).
+
+    Returns:
+      str: an error naming the attribute, the flag and the fix, or "".
+    """
+    found = cpu_flags(flags)
+    if not found:
+        return ""
+    return (
+        "rust_multiarch_binary {}: attribute `rustc_flags` sets {}. rules_rust passes a " +
+        "target's rustc_flags after every other flag (rules_rust 0.73.0 " +
+        "rust/private/rustc.bzl:1501-1509), so it would apply to every level's build, " +
+        "the x86-64 baseline included: every level would be the same, or the baseline " +
+        "would not start on every x86-64 CPU. Remove it: `levels` chooses the " +
+        "-Ctarget-cpu of each build. To tune one level, select() on " +
+        "@rules_rust_multiarch//rules/settings:v1 ... :v4 in `rustc_flags` " +
+        "(\"+crt-static\" may stay: it is not a CPU feature)."
+    ).format(label, ", ".join(["`{}`".format(flag) for flag in found]))
+
 def _multiarch_binary_impl(ctx):
+    error = program_rustc_flags_error(ctx.label, ctx.attr.program_rustc_flags)
+    if error:
+        fail(error)
     if ctx.attr.launcher_linking not in _LAUNCHER_LINKING:
         fail("attribute `launcher_linking`: unknown value \"{}\"; allowed values are \"static\", \"dynamic\"".format(
             ctx.attr.launcher_linking,
@@ -78,6 +123,12 @@ multiarch_binary = rule(
         "launcher_linking": attr.string(
             doc = "How `launcher` was linked: \"static\" or \"dynamic\" (checked here).",
             default = "static",
+        ),
+        "platform": attr.label(
+            doc = "The program's `platform` (rust_binary's), or None: the launcher and `.pack` are built for it too.",
+        ),
+        "program_rustc_flags": attr.string_list(
+            doc = "The program's `rustc_flags`, checked for CPU flags (they would override the levels).",
         ),
         "pack": attr.label(
             doc = "The multiarch_pack target whose crate root `launcher` compiles.",
@@ -137,16 +188,31 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         do not accept static PIEs. The program's own builds are linked as
         their attributes say either way.
       **kwargs: attributes of `rust_binary` for the program (`srcs`, `deps`,
-        `crate_root`, `rustc_flags`, `data`, ...); `tags`, `visibility` and
-        `testonly` apply to the bundle target.
+        `crate_root`, `rustc_flags`, `data`, `platform`, ...); `tags`,
+        `visibility` and `testonly` apply to the bundle target, `data` and
+        `platform` to the launcher too, `target_compatible_with` to every
+        target (with x86-64 Linux added to the internal ones). A
+        `-Ctarget-cpu` or CPU `-Ctarget-feature` in `rustc_flags` fails at
+        analysis: it would override every level's CPU.
     """
     visibility = kwargs.pop("visibility", None)
     tags = kwargs.pop("tags", None) or []
     testonly = kwargs.pop("testonly", None)
     crate_name = kwargs.pop("crate_name", None) or name.replace("-", "_")
     data = kwargs.get("data", [])
+
+    # rules_rust 0.73.0's rust_binary transitions itself to `platform`
+    # (rust/private/rust.bzl:903-906, :1238-1259). The launcher gets it too,
+    # and the bundle's baseline transition sets it for `.pack`, which must
+    # share the launcher's configuration. Not passed when unset, for rules_rust
+    # releases without the attribute (0.7.0).
+    platform = kwargs.get("platform")
+    launcher_platform = {"platform": platform} if platform else {}
+    user_compatible_with = kwargs.pop("target_compatible_with", None) or []
     internal = dict(
         tags = ["manual"] + [tag for tag in tags if tag != "manual"],
+        # The bundle inherits incompatibility from these.
+        target_compatible_with = user_compatible_with + _TARGET_COMPATIBLE_WITH,
         testonly = testonly,
         visibility = ["//visibility:private"],
     )
@@ -169,7 +235,10 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         name = name + ".pack_data",
         srcs = [":{}.pack".format(name)],
         output_group = COMPILE_DATA_OUTPUT_GROUP,
-        **internal
+        # (Bazel 4.2.3's filegroup has no target_compatible_with.)
+        tags = internal["tags"],
+        testonly = testonly,
+        visibility = internal["visibility"],
     )
     rust_binary(
         name = name + ".launcher",
@@ -180,16 +249,20 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         data = data,
         edition = "2021",
         # An unknown value fails in the bundle rule's analysis, naming it.
-        rustc_flags = _LAUNCHER_RUSTC_FLAGS + _LAUNCHER_LINKING.get(launcher_linking, []),
+        # The target CPU comes last (see _LAUNCHER_TARGET_CPU).
+        rustc_flags = _LAUNCHER_RUSTC_FLAGS + _LAUNCHER_LINKING.get(launcher_linking, []) + _LAUNCHER_TARGET_CPU,
         deps = [Label("//launcher:multiarch_launcher")],
-        **internal
+        **dict(internal, **launcher_platform)
     )
     multiarch_binary(
         name = name,
         launcher_linking = launcher_linking,
         launcher = ":{}.launcher".format(name),
         pack = ":{}.pack".format(name),
+        platform = platform,
+        program_rustc_flags = kwargs.get("rustc_flags", []),
         tags = tags,
+        target_compatible_with = user_compatible_with,
         testonly = testonly,
         visibility = visibility,
     )

@@ -29,3 +29,25 @@ flag). `select()` on the `config_setting`s next to it in //rules/settings.
         ),
     },
 )
+
+def _saved_flags_impl(ctx):
+    _ignore = ctx  # @unused
+    return []
+
+saved_flags = rule(
+    doc = """\
+A list of rustc flags that rust_multiarch_binary's launcher transition saves
+(the user's value of the rules_rust setting of the same name, before the
+launcher's CPU flags were removed), so the level builds below the launcher
+start from the user's flags. Set only by the transitions; [] elsewhere.
+""",
+    implementation = _saved_flags_impl,
+    build_setting = config.string_list(flag = False),
+    attrs = {
+        # See level_setting.
+        "scope": attr.string(
+            doc = "Where the setting applies: \"target\" (not copied to the exec configuration).",
+            default = "target",
+        ),
+    },
+)

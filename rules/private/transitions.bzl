@@ -1,83 +1,118 @@
 """Configuration transitions: one build per x86-64 level, and a baseline build for the launcher.
 
-Both set the same two settings, listed once in _SETTINGS:
-- rules_rust's `extra_rustc_flags`, which rules_rust adds to every rustc
-  invocation in the target configuration (not in the exec configuration,
-  so build tools stay untouched);
-- our `//rules/settings:level`, for `select()`.
+Both read and write the settings listed once in _SETTINGS:
+- rules_rust's rustc-flag settings, by the label of the rule that defines
+  them in the installed rules_rust (never an alias: see
+  rules_rust_layout.bzl): `extra_rustc_flags`, and `extra_rustc_flag` and
+  `per_crate_rustc_flag` where that rules_rust has them (0.73.0, not 0.7.0).
+  rules_rust adds their values to every rustc call in the target
+  configuration and none in the exec configuration (rules_rust 0.73.0
+  rust/private/rustc.bzl:1566-1578; rust/private/utils.bzl:520-534);
+- `//rules/settings:original_<name>` for each of them: the user's value,
+  saved by the baseline transition so the level builds below it start from
+  the user's flags, not from the launcher's;
+- `//rules/settings:level`, for `select()`.
+
+rules_rust puts the flags on rustc's command line in this order (0.73.0
+rust/private/rustc.bzl): the toolchain's flags (:1563-1568),
+`extra_rustc_flags` (:1570-1571), `extra_rustc_flag` (:1573-1574),
+`per_crate_rustc_flag` (:1576-1578), all added at :1460, then the target's
+own `rustc_flags` last (:1501-1509). A level's `-Ctarget-cpu` goes at the end
+of `extra_rustc_flags` and every `target-cpu` and CPU `target-feature` is
+removed from the three settings, so only the toolchain's flags (before it)
+and the target's `rustc_flags` (checked by the macro) could override it.
 """
 
+load("@rules_rust_multiarch_layout//:layout.bzl", "SETTING_PACKAGES")
 load(":cpus.bzl", "BASELINE", "TARGET_CPUS", "levels_error", "sorted_levels")
+load(":rustc_flags.bzl", "strip_cpu_flags", "strip_per_crate_cpu_flags")
 
-# `@rules_rust//:extra_rustc_flags` is the label rules_rust 0.1 - 0.7 define
-# (the last releases that run on Bazel 4) and an alias of
-# `//rust/settings:extra_rustc_flags` in current rules_rust, which Bazel 7+
-# resolves in transitions. One label for both keeps this file identical.
-_EXTRA_RUSTC_FLAGS = str(Label("@rules_rust//:extra_rustc_flags"))
+# rules_rust setting name -> label of its rule in the installed rules_rust.
+_RULES_RUST = {
+    name: str(Label("@rules_rust//{}:{}".format(package, name)))
+    for name, package in SETTING_PACKAGES.items()
+}
+
+# rules_rust setting name -> our setting that saves the user's value.
+_ORIGINAL = {
+    name: str(Label("//rules/settings:original_" + name))
+    for name in _RULES_RUST
+}
+
 _LEVEL = str(Label("//rules/settings:level"))
 
-_SETTINGS = [_EXTRA_RUSTC_FLAGS, _LEVEL]
+_SETTINGS = sorted(_RULES_RUST.values()) + sorted(_ORIGINAL.values()) + [_LEVEL]
 
-def _is_target_cpu_flag(flag):
-    return (flag.startswith("-Ctarget-cpu=") or
-            flag.startswith("-C target-cpu=") or
-            flag.startswith("--codegen=target-cpu=") or
-            flag.startswith("--codegen target-cpu="))
+def _strip(name, values, keep_non_cpu_features):
+    if name == "per_crate_rustc_flag":
+        return strip_per_crate_cpu_flags(values, keep_non_cpu_features)
+    return strip_cpu_flags(values, keep_non_cpu_features)
 
-def strip_target_cpu(flags):
-    """Drops every `-Ctarget-cpu` from a rustc flag list, and repeated flags.
+def _flags(value):
+    # Bazel 4.2.3 hands a string_list setting over as a list; keep a copy.
+    return list(value) if value else []
 
-    Keeps the order otherwise (rustc's `-C` options are last-one-wins, so
-    sorting could change their meaning); the result is deterministic, so
-    equal inputs give one configuration.
-
-    Args:
-      flags: list[str], values of `extra_rustc_flags`.
-
-    Returns:
-      list[str]: the flags without target-cpu settings.
-    """
-    result = []
-    skip_next = False
-    for i, flag in enumerate(flags):
-        if skip_next:
-            skip_next = False
-            continue
-        if flag in ("-C", "--codegen") and i + 1 < len(flags) and flags[i + 1].startswith("target-cpu="):
-            skip_next = True
-            continue
-        if _is_target_cpu_flag(flag):
-            continue
-        if flag in result:
-            result.remove(flag)
-        result.append(flag)
-    return result
-
-def level_settings(settings, level):
-    """New values of _SETTINGS for one level.
+def level_settings(originals, level):
+    """New values of _SETTINGS for one level's build.
 
     Args:
-      settings: dict, the incoming values of _SETTINGS.
-      level: str, a short level name ("v1" ... "v4"), or "" for the launcher's
-        baseline build (no `-Ctarget-cpu` at all, the rustc default x86-64).
+      originals: dict[str, list[str]], rules_rust setting name -> the user's
+        value.
+      level: str, a short level name ("v1" ... "v4").
 
     Returns:
       dict: values of _SETTINGS.
     """
-    flags = strip_target_cpu(settings[_EXTRA_RUSTC_FLAGS])
-    if level:
-        flags = flags + ["-Ctarget-cpu=" + TARGET_CPUS[level]]
-    return {
-        _EXTRA_RUSTC_FLAGS: flags,
-        _LEVEL: level,
-    }
+    result = {_LEVEL: level}
+    for name, label in _RULES_RUST.items():
+        flags = _strip(name, _flags(originals.get(name)), True)
+        if name == "extra_rustc_flags":
+            flags = flags + ["-Ctarget-cpu=" + TARGET_CPUS[level]]
+        result[label] = flags
+
+        # Level builds do not need the saved value: reset it, so their
+        # configuration does not depend on where the split happened.
+        result[_ORIGINAL[name]] = []
+    return result
+
+def baseline_settings(settings):
+    """New values of _SETTINGS for the launcher's baseline build.
+
+    The user's flags without any `target-cpu` or `target-feature`, and
+    `-Ctarget-cpu=x86-64` at the end of `extra_rustc_flags` (after the
+    toolchain's flags, for the launcher's crates; the launcher's own
+    rustc_flags end with it too); the user's values as given are saved in
+    the `original_*` settings for the level builds.
+
+    Args:
+      settings: dict, the incoming values of _SETTINGS.
+
+    Returns:
+      dict: values of _SETTINGS.
+    """
+    result = {_LEVEL: ""}
+    for name, label in _RULES_RUST.items():
+        user = _flags(settings[label])
+        flags = _strip(name, user, False)
+        if name == "extra_rustc_flags":
+            # After the toolchain's flags: its -Ctarget-cpu, if any, does not
+            # reach the launcher's crates (the launcher's own rustc_flags end
+            # with the same flag).
+            flags = flags + ["-Ctarget-cpu=" + TARGET_CPUS[BASELINE]]
+        result[label] = flags
+        result[_ORIGINAL[name]] = user
+    return result
 
 def _levels_split_impl(settings, attr):
     error = levels_error(attr.levels)
     if error:
         fail(error)
+
+    # multiarch_pack sits below baseline_transition (binary.bzl), which saved
+    # the user's flags in the original_* settings.
+    originals = {name: settings[_ORIGINAL[name]] for name in _RULES_RUST}
     return {
-        TARGET_CPUS[level]: level_settings(settings, level)
+        TARGET_CPUS[level]: level_settings(originals, level)
         for level in sorted_levels(attr.levels)
     }
 
@@ -87,18 +122,31 @@ levels_split_transition = transition(
     outputs = _SETTINGS,
 )
 
+_PLATFORMS = "//command_line_option:platforms"
+
 def _baseline_impl(settings, attr):
-    # The launcher must start on every x86-64 CPU, whatever -Ctarget-cpu the
-    # user's build sets globally.
-    _ignore = attr  # @unused
-    return level_settings(settings, "")
+    # The launcher must start on every x86-64 CPU, whatever CPU the user's
+    # build sets globally.
+    result = baseline_settings(settings)
+
+    # The program's `platform`, which rules_rust 0.73.0's rust_binary
+    # applies to itself (rust/private/rust.bzl:1085-1103, :1238-1259): the
+    # launcher's `.pack` must share the launcher's configuration.
+    if attr.platform:
+        # The canonical form, as rules_rust's _resolve_platform writes it.
+        platform = str(attr.platform)
+        result[_PLATFORMS] = platform if platform.startswith("@") else "@" + platform
+    else:
+        result[_PLATFORMS] = settings[_PLATFORMS]
+    return result
 
 baseline_transition = transition(
     implementation = _baseline_impl,
-    inputs = _SETTINGS,
-    outputs = _SETTINGS,
+    inputs = _SETTINGS + [_PLATFORMS],
+    outputs = _SETTINGS + [_PLATFORMS],
 )
 
 # Exported for tests and documentation.
 SETTINGS = _SETTINGS
+RULES_RUST_SETTINGS = _RULES_RUST
 BASELINE_LEVEL = BASELINE

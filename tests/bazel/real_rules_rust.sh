@@ -11,7 +11,10 @@
 # Without a checkout the script says so and exits 0 (nothing is skipped
 # silently: the closing line counts it as skipped).
 #
-# The generated workspace differs from tests/bazel only in its WORKSPACE:
+# Every test of tests/e2e_bazel.sh runs against the checkout, d and e
+# included (they build copies of this repository with a copy of the
+# generated workspace). The generated workspace differs from tests/bazel
+# only in its WORKSPACE:
 # @rules_rust is the checkout, its process_wrapper's tinyjson comes from
 # crates.io, and a rules_rust `rust_toolchain` wraps the local rustup
 # toolchain (its lib/ holds libLLVM.so.<version>, hence lib/*.so*).
@@ -31,7 +34,10 @@ SYSROOT="${RUST_SYSROOT:-$(rustc --print sysroot)}"
 WS="$(mktemp -d "${TMPDIR:-/tmp}/rrm-real-rules-rust.XXXXXX")"
 trap 'rm -rf "$WS"' EXIT
 cp "$ROOT/tests/bazel/.bazelrc" "$ROOT/tests/bazel/BUILD.bazel" "$WS/"
-cp -r "$ROOT/tests/bazel/bad_levels" "$ROOT/tests/bazel/bench" "$ROOT/tests/bazel/analysis" "$ROOT/tests/bazel/linking" "$WS/"
+# Every package of tests/bazel (the stand-in repositories stay where they are).
+for dir in "$ROOT"/tests/bazel/*/; do
+    [[ "$(basename "$dir")" == remote_coverage_tools_standin ]] || cp -r "$dir" "$WS/"
+done
 mkdir -p "$WS/toolchain"
 touch "$WS/toolchain/BUILD.bazel"
 cat >"$WS/toolchain/local.bzl" <<'EOS'
@@ -53,7 +59,7 @@ rust_stdlib_filegroup(
 )
 
 rust_toolchain(
-    name = "toolchain_impl",
+    name = "rust_toolchain",
     binary_ext = "",
     cargo = ":cargo",
     clippy_driver = ":clippy_driver_bin",
@@ -74,7 +80,7 @@ toolchain(
     name = "toolchain",
     exec_compatible_with = ["@platforms//cpu:x86_64", "@platforms//os:linux"],
     target_compatible_with = ["@platforms//cpu:x86_64", "@platforms//os:linux"],
-    toolchain = ":toolchain_impl",
+    toolchain = ":rust_toolchain",
     toolchain_type = "@rules_rust//rust:toolchain",
 )
 """
@@ -117,9 +123,10 @@ http_archive(
 
 load("//toolchain:local.bzl", "local_rust_toolchain")
 
-local_rust_toolchain(name = "rust_local", sysroot = "$SYSROOT")
+# Named as in tests/bazel/WORKSPACE (tests/bazel/platforms refers to it).
+local_rust_toolchain(name = "rust_local_toolchain", sysroot = "$SYSROOT")
 
-register_toolchains("@rust_local//:toolchain")
+register_toolchains("@rust_local_toolchain//:toolchain")
 
 load("@rules_rust_multiarch//rules:repositories.bzl", "rules_rust_multiarch_dependencies")
 
@@ -131,5 +138,5 @@ if [[ "${1:-}" == bench ]]; then
     RRM_RULES_RUST_DESC="real rules_rust $(git -C "$RULES_RUST" describe --tags 2>/dev/null || echo "$RULES_RUST")" \
         RRM_WORKSPACE="$WS" "$ROOT/bench/bazel_build.sh" "$@"
 else
-    RRM_WORKSPACE="$WS" "$ROOT/tests/e2e_bazel.sh" "$@"
+    RRM_WORKSPACE="$WS" RRM_RULES_RUST="$RULES_RUST" "$ROOT/tests/e2e_bazel.sh" "$@"
 fi

@@ -5,7 +5,9 @@ Not the real rules_rust; see the WORKSPACE file of this repository.
 
 load(
     "//rust/private:rust.bzl",
+    _extra_rustc_flag = "extra_rustc_flag",
     _extra_rustc_flags = "extra_rustc_flags",
+    _per_crate_rustc_flag = "per_crate_rustc_flag",
     _rust_binary = "rust_binary",
     _rust_library = "rust_library",
 )
@@ -13,3 +15,5 @@ load(
 rust_binary = _rust_binary
 rust_library = _rust_library
 extra_rustc_flags = _extra_rustc_flags
+extra_rustc_flag = _extra_rustc_flag
+per_crate_rustc_flag = _per_crate_rustc_flag

@@ -20,6 +20,36 @@ rust_toolchain(
 )
 
 {linker_filegroup}
+
+# The same toolchain with a CPU in its own flags (rules_rust 0.73.0
+# rust_toolchain.extra_rustc_flags, rust/private/toolchain.bzl:747), which
+# rustc gets before every other flag. Not registered: tests/e2e_bazel.sh
+# (test g) selects it with --extra_toolchains.
+rust_toolchain(
+    name = "rust_toolchain_with_cpu_flags",
+    default_edition = "2015",
+    extra_rustc_flags = ["-Ctarget-cpu=x86-64-v3"],
+{linker}
+    rust_std = glob(["lib/rustlib/x86_64-unknown-linux-gnu/lib/*"]),
+    rustc = "bin/rustc",
+    rustc_lib = glob(["lib/*.so*"]),
+    sysroot_path = "external/{name}",
+)
+
+toolchain(
+    name = "toolchain_with_cpu_flags",
+    exec_compatible_with = [
+        "@platforms//cpu:x86_64",
+        "@platforms//os:linux",
+    ],
+    target_compatible_with = [
+        "@platforms//cpu:x86_64",
+        "@platforms//os:linux",
+    ],
+    toolchain = ":rust_toolchain_with_cpu_flags",
+    toolchain_type = "@rules_rust//rust:toolchain",
+)
+
 toolchain(
     name = "toolchain",
     exec_compatible_with = [

@@ -17,6 +17,7 @@ def _rust_toolchain_impl(ctx):
         rust_std = depset(ctx.files.rust_std),
         sysroot = ctx.attr.sysroot_path,
         default_edition = ctx.attr.default_edition,
+        extra_rustc_flags = ctx.attr.extra_rustc_flags,
     )]
 
 rust_toolchain = rule(
@@ -26,6 +27,9 @@ rust_toolchain = rule(
         "default_edition": attr.string(
             doc = "Edition used when a crate sets none.",
             default = "2015",
+        ),
+        "extra_rustc_flags": attr.string_list(
+            doc = "Flags for every rustc call outside the exec configuration, before all others (rules_rust 0.73.0 rust/private/toolchain.bzl:747, rustc.bzl:1568).",
         ),
         "linker": attr.label(
             doc = (

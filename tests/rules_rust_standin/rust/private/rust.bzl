@@ -1,9 +1,27 @@
-"""rules_rust STAND-IN: rust_library, rust_binary and the extra_rustc_flags setting.
+"""rules_rust STAND-IN: rust_library, rust_binary and the rustc-flag settings.
 
 A small re-implementation with the attribute names of the real rules, so
 BUILD files and rules_rust_multiarch load unmodified against either. It
 compiles with the rustc of the registered `@rules_rust//rust:toolchain`
 toolchain and links with the system `cc` that rustc picks by default.
+
+What it models of rules_rust 0.73.0 (file:line at that tag):
+- the settings `extra_rustc_flags` (string_list), `extra_rustc_flag` and
+  `per_crate_rustc_flag` (repeatable string_lists) in //rust/settings
+  (rust/private/rustc.bzl:3096-3120, :3163-3177; rust/settings/
+  BUILD.bazel:108-110, :122), with aliases at the root (BUILD.bazel:47-57).
+  Bazel 4.2.3 has no `repeatable` (its StarlarkConfigApi.string_list takes
+  only `flag`), so here the two repeatable ones are plain string_lists; a
+  transition reads and writes a list either way;
+- the order of rustc's flags (rust/private/rustc.bzl): the toolchain's
+  `extra_rustc_flags` (:1568), `extra_rustc_flags` (:1570-1571),
+  `extra_rustc_flag` (:1573-1574, empty values dropped as at :3111-3112),
+  `per_crate_rustc_flag` values whose `prefix@` matches the label or crate
+  root path (:1576-1578, :2973-3000; rust/private/utils.bzl:1005-1032),
+  and the target's own `rustc_flags` last (:1501-1509);
+- none of those settings in the exec configuration (rustc.bzl:1566-1578),
+  which is detected by "-exec" in the output directory
+  (rust/private/utils.bzl:520-534).
 """
 
 StandinCrateInfo = provider(
@@ -25,16 +43,74 @@ def _extra_rustc_flags_impl(ctx):
 
 extra_rustc_flags = rule(
     doc = (
-        "Add additional rustc_flags from the command line with `--@rules_rust//:extra_rustc_flags`. " +
+        "Add additional rustc_flags from the command line with `--@rules_rust//rust/settings:extra_rustc_flags`. " +
         "These flags are not applied to the exec configuration."
     ),
     implementation = _extra_rustc_flags_impl,
     build_setting = config.string_list(flag = True),
 )
 
+def _extra_rustc_flag_impl(ctx):
+    return ExtraRustcFlagsInfo(extra_rustc_flags = [f for f in ctx.build_setting_value if f != ""])
+
+extra_rustc_flag = rule(
+    doc = (
+        "Add additional rustc_flag from the command line with `--@rules_rust//rust/settings:extra_rustc_flag`. " +
+        "Appended after the extra_rustc_flags (repeatable in rules_rust; a plain string_list on Bazel 4.2.3)."
+    ),
+    implementation = _extra_rustc_flag_impl,
+    build_setting = config.string_list(flag = True),
+)
+
+PerCrateRustcFlagsInfo = provider(
+    doc = "Pass each value as an additional flag to non-exec rustc invocations for crates matching the provided filter",
+    fields = {"per_crate_rustc_flags": "List[string] Extra flags to pass to rustc in non-exec configuration"},
+)
+
+def _per_crate_rustc_flag_impl(ctx):
+    return PerCrateRustcFlagsInfo(per_crate_rustc_flags = [f for f in ctx.build_setting_value if f != ""])
+
+per_crate_rustc_flag = rule(
+    doc = (
+        "Add additional rustc_flag to matching crates with `--@rules_rust//rust/settings:per_crate_rustc_flag=prefix_filter@flag`. " +
+        "Not applied to the exec configuration."
+    ),
+    implementation = _per_crate_rustc_flag_impl,
+    build_setting = config.string_list(flag = True),
+)
+
 def _is_exec_configuration(ctx):
-    # Same test as rules_rust 0.x (rust/private/utils.bzl).
-    return ctx.genfiles_dir.path.find("-exec-") != -1
+    # Same test as rules_rust 0.73.0 (rust/private/utils.bzl:520-534).
+    return ctx.genfiles_dir.path.find("-exec") != -1
+
+def _matches_prefix_filter(label, crate_root_path, pattern):
+    # As rules_rust 0.73.0 rust/private/utils.bzl:1005-1032.
+    if not pattern:
+        return True
+    label_string = str(label)
+    if label_string.startswith("@//"):
+        label_string = label_string[1:]
+    return label_string.startswith(pattern) or crate_root_path.startswith(pattern)
+
+def _per_crate_flags(ctx, crate_root, values):
+    flags = []
+    for value in values:
+        at = value.find("@")
+        if at == -1 or not value[at + 1:]:
+            fail("per_crate_rustc_flag '{}' does not follow the expected format: prefix_filter@flag".format(value))
+        if _matches_prefix_filter(ctx.label, crate_root.path, value[:at]):
+            flags.append(value[at + 1:])
+    return flags
+
+def _collect_extra_rustc_flags(ctx, toolchain, crate_root):
+    # rules_rust 0.73.0 rust/private/rustc.bzl:1549-1586, in that order.
+    if _is_exec_configuration(ctx):
+        return []
+    flags = list(toolchain.extra_rustc_flags)
+    flags.extend(ctx.attr._extra_rustc_flags[ExtraRustcFlagsInfo].extra_rustc_flags)
+    flags.extend(ctx.attr._extra_rustc_flag[ExtraRustcFlagsInfo].extra_rustc_flags)
+    flags.extend(_per_crate_flags(ctx, crate_root, ctx.attr._per_crate_rustc_flag[PerCrateRustcFlagsInfo].per_crate_rustc_flags))
+    return flags
 
 def _crate_name(ctx):
     if ctx.attr.crate_name:
@@ -86,9 +162,11 @@ def _compile(ctx, crate_type, output, metadata):
     for dep in deps:
         args.add("--extern={}={}".format(dep.name, dep.rlib.path))
     args.add_all(transitive, format_each = "-Ldependency=%s", map_each = _dirname, uniquify = True)
+
+    # Global flags, then the target's own rustc_flags last, so they win
+    # (rules_rust 0.73.0 rust/private/rustc.bzl:1460, :1501-1509).
+    args.add_all(_collect_extra_rustc_flags(ctx, toolchain, root))
     args.add_all(ctx.attr.rustc_flags)
-    if not _is_exec_configuration(ctx):
-        args.add_all(ctx.attr._extra_rustc_flags[ExtraRustcFlagsInfo].extra_rustc_flags)
 
     env = dict(ctx.attr.rustc_env)
     env.update({
@@ -202,8 +280,14 @@ _COMMON_ATTRS = {
         doc = "CARGO_PKG_VERSION for the crate.",
         default = "0.0.0",
     ),
+    "_extra_rustc_flag": attr.label(
+        default = Label("//rust/settings:extra_rustc_flag"),
+    ),
     "_extra_rustc_flags": attr.label(
-        default = Label("//:extra_rustc_flags"),
+        default = Label("//rust/settings:extra_rustc_flags"),
+    ),
+    "_per_crate_rustc_flag": attr.label(
+        default = Label("//rust/settings:per_crate_rustc_flag"),
     ),
 }
 
