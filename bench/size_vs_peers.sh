@@ -276,7 +276,7 @@ startup_table() {  # FILE PROG
       label["cold"] = "bundle, cold cache (first start of a version)"
       label["memfd"] = "bundle, MULTIARCH_EXEC=memfd"
       label["warm_dynamic"] = "bundle, launcher_linking = \"dynamic\", warm cache"
-      label["cmv"] = "cargo-multivers (no cache: decodes at every start)"
+      label["cmv"] = "cargo-multivers (its Cargo builds, table 1; no cache: decodes at every start)"
       label["bare_memfd"] = "bare memfd copy (static C, mgo'"'"'s method, not mgo)"
       for (i = 1; i <= NR; i++) {
         k = order[i]
@@ -304,6 +304,7 @@ startup_table() {  # FILE PROG
   echo
   b=$(size "$bench/workload/bundle-dynamic")
   echo "The workload with launcher_linking = \"dynamic\": bundle $(mb "$b") MB ($(ratio "$b" "$(size "$bench/workload/x86-64")")), launcher $(mb "$(launcher "$bench/workload/bundle-dynamic")") MB (of which .debug_* $(mb "$(debug "$bench/workload/bundle-dynamic")") MB)."
+  echo
   b=$(size "$bench/workload_strip/bundle") one=$(size "$bench/workload_strip/x86-64")
   echo "The workload with its builds stripped of debug info (\`-Cstrip=debuginfo\`, as rules_rust 0.73 builds -c opt; the stand-in does not): one x86-64 build $(mb "$one") MB, bundle $(mb "$b") MB ($(ratio "$b" "$one")), launcher $(mb "$(launcher "$bench/workload_strip/bundle")") MB (of which .debug_* $(mb "$(debug "$bench/workload_strip/bundle")") MB)."
   echo
