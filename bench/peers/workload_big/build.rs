@@ -80,7 +80,9 @@ fn main() {
     // runs it as the build script of the package two levels below the root.
     let src = match env::var_os("WORKLOAD_MAIN_RS") {
         Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../../examples/workload/main.rs"),
+        None => {
+            PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../../examples/workload/main.rs")
+        }
     };
     println!("cargo:rerun-if-changed={}", src.display());
     println!("cargo:rerun-if-changed=build.rs");
@@ -89,7 +91,9 @@ fn main() {
     let text = fs::read_to_string(&src).unwrap();
     let text: String = text
         .lines()
-        .map(|l| if let Some(rest) = l.strip_prefix("//!") { format!("//{rest}\n") } else { format!("{l}\n") })
+        .map(
+            |l| if let Some(rest) = l.strip_prefix("//!") { format!("//{rest}\n") } else { format!("{l}\n") },
+        )
         .collect();
     assert!(text.contains("\nfn main() {"), "{}: no `fn main() {{` line", src.display());
     let text = text.replacen("\nfn main() {", "\npub fn main() {", 1);
