@@ -1,4 +1,6 @@
-//! Generates, into OUT_DIR:
+//! Generates, into OUT_DIR (Cargo's build script; bench/peers/workload_big/
+//! BUILD.bazel runs the same file as a tool, with WORKLOAD_MAIN_RS naming
+//! examples/workload/main.rs):
 //! - workload.rs: examples/workload/main.rs as a module (its `//!` lines made
 //!   plain comments and its `main` made `pub`), so the program is the same;
 //! - kernels.rs: WORKLOAD_BIG_KERNELS (default 4500) distinct numeric
@@ -73,9 +75,15 @@ fn iexpr(r: &mut Rng, depth: u32) -> String {
 }
 
 fn main() {
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let src = manifest.join("../../../examples/workload/main.rs");
+    // Bazel (BUILD.bazel here) runs this as a tool and names the file; Cargo
+    // runs it as the build script of the package two levels below the root.
+    let src = match env::var_os("WORKLOAD_MAIN_RS") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../../examples/workload/main.rs")
+        }
+    };
     println!("cargo:rerun-if-changed={}", src.display());
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=WORKLOAD_BIG_KERNELS");
@@ -83,7 +91,9 @@ fn main() {
     let text = fs::read_to_string(&src).unwrap();
     let text: String = text
         .lines()
-        .map(|l| if let Some(rest) = l.strip_prefix("//!") { format!("//{rest}\n") } else { format!("{l}\n") })
+        .map(
+            |l| if let Some(rest) = l.strip_prefix("//!") { format!("//{rest}\n") } else { format!("{l}\n") },
+        )
         .collect();
     assert!(text.contains("\nfn main() {"), "{}: no `fn main() {{` line", src.display());
     let text = text.replacen("\nfn main() {", "\npub fn main() {", 1);
