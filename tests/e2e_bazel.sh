@@ -4,9 +4,8 @@
 #   tests/e2e_bazel.sh            run every test
 #   tests/e2e_bazel.sh a d f      run some: a extract, b qemu-sigill, c qemu-level,
 #                                 d reproducible, e remote-cache, f bad-input,
-#                                 g global -Ctarget-cpu, l launcher linking,
-#                                 t bazel test //...,
 #                                 g launcher-baseline (global -Ctarget-cpu),
+#                                 l launcher linking, s launcher size,
 #                                 t bazel test //... (analysis tests)
 #
 # The workspace is tests/bazel (stand-ins for rules_rust/rules_cc/rules_java,
@@ -354,6 +353,50 @@ test_l() {
     done
 }
 
+# launcher_bytes FILE: bytes of a bundle that are not embedded builds (the
+# file's size minus its .multiarch.blob.* sections), and its debug sections.
+launcher_bytes() {
+    local file="$1"
+    readelf -SW "$file" | python3 -c '
+import os, re, sys
+blobs, debug = 0, []
+for line in sys.stdin:
+    m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)", line)
+    if not m:
+        continue
+    if m.group(1).startswith(".multiarch.blob."):
+        blobs += int(m.group(2), 16)
+    elif m.group(1).startswith(".debug_"):
+        debug.append(m.group(1))
+print(os.path.getsize(sys.argv[1]) - blobs, ",".join(debug) or "none")
+' "$file"
+}
+
+# Upper bounds of the launcher's share of a Bazel-built bundle, per
+# compilation mode. Measured with rustc 1.95 (tests/bazel, stand-in):
+# 96 200 bytes in -c opt (688 KB before the launcher's debug info was
+# stripped), 328 KB in fastbuild (its code is not optimized there).
+declare -A LAUNCHER_MAX_BYTES=([opt]=131072 [fastbuild]=458752)
+
+# s. the launcher inside a Bazel-built bundle carries no debug info and stays
+#    under its size bound, in -c opt and fastbuild.
+test_s() {
+    local mode bundle bytes debug
+    for mode in opt fastbuild; do
+        bundle="$(bundle_file "$mode" //linking:default_linking)"
+        if [[ ! -f "$bundle" ]]; then
+            fail "s: //linking:default_linking (-c $mode) did not build"
+            continue
+        fi
+        read -r bytes debug < <(launcher_bytes "$bundle")
+        if [[ "$debug" == none && "$bytes" -le "${LAUNCHER_MAX_BYTES[$mode]}" ]]; then
+            pass "s: -c $mode launcher is $bytes bytes (bound ${LAUNCHER_MAX_BYTES[$mode]}), no debug sections"
+        else
+            fail "s: -c $mode launcher is $bytes bytes (bound ${LAUNCHER_MAX_BYTES[$mode]}); debug sections: $debug"
+        fi
+    done
+}
+
 # g. a global -Ctarget-cpu reaches neither the launcher nor its crates nor
 #    exec tools, and each level's build gets exactly its own -Ctarget-cpu.
 test_g() {
@@ -411,7 +454,7 @@ test_t() {
 
 main() {
     local tests=("$@")
-    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l a g b c d e)
+    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l s a g b c d e)
     ensure_bazel
     case " ${tests[*]} " in *" a "* | *" b "* | *" c "*) build_examples ;; esac
     for t in "${tests[@]}"; do

@@ -9,9 +9,22 @@ load(":transitions.bzl", "baseline_transition")
 # rustc flags of every launcher. The launcher links neither std nor a C
 # library (launcher/src/lib.rs): it brings its own `_start`, so the C start
 # files stay out, and a panic aborts.
+#
+# No debug info in any compilation mode: the precompiled core and
+# compiler_builtins rlibs carry theirs (about 600 KB, linked in unless
+# stripped), and `-Cdebuginfo=0` alone does not drop it. `-Cstrip=debuginfo`
+# makes rustc pass the linker `--strip-debug` (bfd, gold and lld all take it),
+# as Cargo's release profile does by default. rules_rust 0.73 strips only in
+# `-c opt` and only by the toolchain's `strip_level` (rust/private/toolchain.bzl
+# :859-868, added at rust/private/rustc.bzl:1236-1238); the target's
+# `rustc_flags` come after every other flag source (rustc.bzl:1500-1509), so
+# these win over the toolchain and the user's global flags. Only the
+# launcher: the program's builds keep what the user chose.
 _LAUNCHER_RUSTC_FLAGS = [
     "-Cpanic=abort",
     "-Clink-arg=-nostartfiles",
+    "-Cdebuginfo=0",
+    "-Cstrip=debuginfo",
 ]
 
 # rustc flags of the launcher per `launcher_linking` value: a static PIE
@@ -129,7 +142,8 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         halves decoded on two threads) or "none" (as built; nothing to
         decode, about 4x the size).
       launcher_linking: str, how the launcher is linked. It links no C
-        library either way (about 80 KB). "static" (default): a
+        library either way (about 95 KB in `-c opt`, no debug info in any
+        mode). "static" (default): a
         static PIE (`-Ctarget-feature=+crt-static`) that applies its own
         relocations; nothing runs before it. "dynamic": a PIE that the
         system's dynamic loader (ld.so) maps and relocates first, about
