@@ -3,7 +3,11 @@
 MODULE.bazel of this module uses it; users never call it themselves:
 
     crates = use_extension("//rules:extensions.bzl", "crates")
-    use_repo(crates, "rules_rust_multiarch_crates")
+    use_repo(crates, "rules_rust_multiarch_crates", "rules_rust_multiarch_rules_rust_features")
+
+It also declares `@rules_rust_multiarch_rules_rust_features`: which optional
+attributes and settings the rules_rust in use has
+(rules/private/rules_rust_features.bzl).
 
 It declares the same repositories as WORKSPACE mode's
 `rules_rust_multiarch_dependencies()`, from the one list in
@@ -19,9 +23,12 @@ http_archive per crate (rules_rust 0.73.0 cargo/private/internal_extensions.bzl:
 
 load("@bazel_features//:features.bzl", "bazel_features")
 load("//rules/private:crate_repositories.bzl", "crate_repositories")
+load("//rules/private:rules_rust_features.bzl", "REPO_NAME", "rules_rust_features")
 
 def _crates_impl(module_ctx):
     direct = crate_repositories(if_absent = False)
+    rules_rust_features(name = REPO_NAME)
+    direct.append(REPO_NAME)
     kwargs = {
         "root_module_direct_deps": direct,
         "root_module_direct_dev_deps": [],

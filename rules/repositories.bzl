@@ -10,7 +10,9 @@ Bzlmod users need none of this: MODULE.bazel declares the same repositories
 (//rules:extensions.bzl, from the same list).
 """
 
+load("@bazel_tools//tools/build_defs/repo:utils.bzl", "maybe")
 load("//rules/private:crate_repositories.bzl", "crate_repositories")
+load("//rules/private:rules_rust_features.bzl", "REPO_NAME", "rules_rust_features")
 
 def rules_rust_multiarch_dependencies():
     """Declares the launcher's and the CLI's crates (crates.io, pinned by sha256) and their hub.
@@ -18,7 +20,11 @@ def rules_rust_multiarch_dependencies():
     Each crate gets its own `http_archive`; `@rules_rust_multiarch_crates//:<crate>`
     aliases them, the same repository that MODULE.bazel gets from this
     module's `crates` extension (//rules:extensions.bzl). Repositories that
-    already exist are left alone (`maybe`). rules_rust itself, `@platforms`
-    and a registered Rust toolchain are the caller's to set up.
+    already exist are left alone (`maybe`). Also declares
+    `@rules_rust_multiarch_rules_rust_features`, which tells the ruleset what
+    the rules_rust in use offers (rules/private/rules_rust_features.bzl).
+    rules_rust itself, `@platforms` and a registered Rust toolchain are the
+    caller's to set up.
     """
     crate_repositories(if_absent = True)
+    maybe(rules_rust_features, name = REPO_NAME)

@@ -12,6 +12,7 @@ package(default_visibility = ["//visibility:public"])
 rust_toolchain(
     name = "rust_toolchain",
     default_edition = "2015",
+    linker = "lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld",
     rust_std = glob(["lib/rustlib/x86_64-unknown-linux-gnu/lib/*"]),
     rustc = "bin/rustc",
     rustc_lib = glob(["lib/*.so*"]),

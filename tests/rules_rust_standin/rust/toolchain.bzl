@@ -7,6 +7,7 @@ def _rust_toolchain_impl(ctx):
         rust_std = depset(ctx.files.rust_std),
         sysroot = ctx.attr.sysroot_path,
         default_edition = ctx.attr.default_edition,
+        linker = ctx.file.linker,
     )]
 
 rust_toolchain = rule(
@@ -16,6 +17,11 @@ rust_toolchain = rule(
         "default_edition": attr.string(
             doc = "Edition used when a crate sets none.",
             default = "2015",
+        ),
+        "linker": attr.label(
+            doc = "rust-lld, for toolchain_linker_preference=rust (rules_rust 0.73.0 rust/private/toolchain.bzl:761-765).",
+            allow_single_file = True,
+            cfg = "exec",
         ),
         "rust_std": attr.label_list(
             doc = "The standard library rlibs for the target (lib/rustlib/<triple>/lib/*).",

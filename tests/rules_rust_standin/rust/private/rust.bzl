@@ -3,8 +3,12 @@
 A small re-implementation with the attribute names of the real rules, so
 BUILD files and rules_rust_multiarch load unmodified against either. It
 compiles with the rustc of the registered `@rules_rust//rust:toolchain`
-toolchain and links with the system `cc` that rustc picks by default.
+toolchain and links binaries as rules_rust 0.73.0 does: through the C++
+toolchain's linker and link line, or rust-lld, or the cc_common.link path
+(see link.bzl).
 """
+
+load(":link.bzl", "drop_link_flags", "link_arguments", "use_cc_common_link")
 
 StandinCrateInfo = provider(
     doc = "Stand-in for rules_rust's CrateInfo/DepInfo: what dependents need to use a library crate.",
@@ -86,9 +90,21 @@ def _compile(ctx, crate_type, output, metadata):
     for dep in deps:
         args.add("--extern={}={}".format(dep.name, dep.rlib.path))
     args.add_all(transitive, format_each = "-Ldependency=%s", map_each = _dirname, uniquify = True)
-    args.add_all(ctx.attr.rustc_flags)
+    link_inputs = depset()
+    flags = [
+        # $(location) in rustc_flags, over data and compile_data: rules_rust
+        # 0.73.0 rust/private/rustc.bzl:1284, 1500-1509.
+        ctx.expand_location(flag, targets = ctx.attr.data + ctx.attr.compile_data)
+        for flag in ctx.attr.rustc_flags
+    ]
     if not _is_exec_configuration(ctx):
-        args.add_all(ctx.attr._extra_rustc_flags[ExtraRustcFlagsInfo].extra_rustc_flags)
+        flags = flags + ctx.attr._extra_rustc_flags[ExtraRustcFlagsInfo].extra_rustc_flags
+    if crate_type == "bin":
+        link_flags, link_inputs = link_arguments(ctx, toolchain)
+        args.add_all(link_flags)
+        if use_cc_common_link(ctx):
+            flags = drop_link_flags(flags)
+    args.add_all(flags)
 
     env = dict(ctx.attr.rustc_env)
     env.update({
@@ -108,7 +124,7 @@ def _compile(ctx, crate_type, output, metadata):
         arguments = [toolchain.rustc.path, args],
         inputs = depset(
             [root] + ctx.files.srcs + ctx.files.compile_data,
-            transitive = [transitive, toolchain.rust_std, toolchain.rustc_lib],
+            transitive = [transitive, toolchain.rust_std, toolchain.rustc_lib, link_inputs],
         ),
         tools = [toolchain.rustc],
         outputs = [output],
@@ -207,6 +223,24 @@ _COMMON_ATTRS = {
     ),
 }
 
+# What rust_binary links with (link.bzl).
+_LINK_ATTRS = {
+    "experimental_use_cc_common_link": attr.int(
+        doc = "Link through cc_common.link: 1 yes, 0 no, -1 as //rust/settings:experimental_use_cc_common_link says.",
+        values = [-1, 0, 1],
+        default = -1,
+    ),
+    "_cc_toolchain": attr.label(
+        default = Label("@bazel_tools//tools/cpp:current_cc_toolchain"),
+    ),
+    "_experimental_use_cc_common_link": attr.label(
+        default = Label("//rust/settings:experimental_use_cc_common_link"),
+    ),
+    "_linker_preference": attr.label(
+        default = Label("//rust/settings:toolchain_linker_preference"),
+    ),
+}
+
 rust_library = rule(
     doc = "Stand-in for rules_rust's rust_library: builds an rlib.",
     implementation = _rust_library_impl,
@@ -217,7 +251,11 @@ rust_library = rule(
 rust_binary = rule(
     doc = "Stand-in for rules_rust's rust_binary: builds and links an executable.",
     implementation = _rust_binary_impl,
-    attrs = _COMMON_ATTRS,
+    attrs = dict(_COMMON_ATTRS, **_LINK_ATTRS),
     executable = True,
-    toolchains = ["@rules_rust//rust:toolchain"],
+    fragments = ["cpp"],
+    toolchains = [
+        "@rules_rust//rust:toolchain",
+        "@bazel_tools//tools/cpp:toolchain_type",
+    ],
 )
