@@ -8,7 +8,11 @@ Each behaviour cites rules_rust 0.73.0 (file:line):
   `--codegen=linker=` and one `--codegen=link-arg=` each (rustc.bzl:1312-1327),
   before the target's own `rustc_flags` (rustc.bzl:1500-1509). For Bazel's
   autoconfigured Linux toolchain that line holds `-fuse-ld=gold` (or lld)
-  when present, `-Wl,-z,relro,-z,now` and `-lstdc++ -lm`.
+  when present, `-Wl,-z,relro,-z,now` and `-lstdc++ -lm` (Bazel
+  tools/cpp/unix_cc_configure.bzl: `bazel_linkopts = "-lstdc++:-lm"`,
+  `_find_linker_path(... "lld" ...) or (... "gold" ...)`; on this machine's
+  Bazel 4.2.3: `-fuse-ld=gold -Wl,-no-as-needed -Wl,-z,relro,-z,now
+  -B/usr/bin -pass-exit-codes -lstdc++ -lm`).
 - `toolchain_linker_preference = "rust"` (rust/settings/settings.bzl:285-300)
   links with the toolchain's `linker` (rust-lld) directly, and keeps only the
   C++ arguments that locate libraries: -L, --sysroot, --dynamic-linker,
