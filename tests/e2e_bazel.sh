@@ -333,7 +333,8 @@ test_f() {
 
 # elf_linking FILE: "static-pie" for an ET_DYN file with no PT_INTERP, no
 # DT_NEEDED and only R_X86_64_RELATIVE relocations; "dynamic-pie" for an
-# ET_DYN file with PT_INTERP; else a description of what it is.
+# ET_DYN file with PT_INTERP and no DT_NEEDED (the launcher needs no
+# library, not even the C++ link line's -lstdc++ -lm); else a description.
 elf_linking() {
     local file="$1" type interp needed relocs
     type="$(readelf -hW "$file" | awk '/Type:/ {print $2}')"
@@ -342,7 +343,7 @@ elf_linking() {
     relocs="$(readelf -rW "$file" | awk '$3 ~ /^R_X86_64_/ {print $3}' | sort -u | tr '\n' ' ')"
     if [[ "$type" == DYN && "$interp" == 0 && "$needed" == 0 && "$relocs" =~ ^(R_X86_64_RELATIVE\ )?$ ]]; then
         echo static-pie
-    elif [[ "$type" == DYN && "$interp" == 1 ]]; then
+    elif [[ "$type" == DYN && "$interp" == 1 && "$needed" == 0 ]]; then
         echo dynamic-pie
     else
         echo "type=$type interp=$interp needed=$needed relocations=${relocs:-none}"
