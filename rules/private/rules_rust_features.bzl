@@ -57,7 +57,6 @@ rules_rust_features = repository_rule(
         "rules_rust_defs": attr.label(
             doc = "`@rules_rust//rust:defs.bzl` of the rules_rust to inspect.",
             default = Label("@rules_rust//rust:defs.bzl"),
-            allow_single_file = True,
         ),
     },
 )
