@@ -72,6 +72,8 @@ step buildifier "$buildifier" -mode=check -lint=warn "${starlark[@]}"
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 step rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step cargo-test cargo test --workspace --locked
+# rules/private/crates.bzl (what Bazel users build) against Cargo.lock.
+step crates-list tests/crates_list.sh
 if [ -x tests/e2e_bazel.sh ]; then
   step bazel-e2e tests/e2e_bazel.sh
 fi

@@ -1,7 +1,9 @@
 """`rust_multiarch_binary`: one executable holding a build of a Rust program per x86-64 level."""
 
 load("@rules_rust//rust:defs.bzl", "rust_binary")
+load("@rules_rust_multiarch_rules_rust_features//:features.bzl", "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR")
 load(":cpus.bzl", "BASELINE", "LEVELS", "TARGET_CPUS")
+load(":launcher_link.bzl", "LAUNCHER_LINK_LIBS_OUTPUT_GROUP", "launcher_link")
 load(":pack.bzl", "COMPILE_DATA_OUTPUT_GROUP", "multiarch_pack")
 load(":providers.bzl", "MultiarchInfo")
 load(":rustc_flags.bzl", "cpu_flags")
@@ -9,10 +11,30 @@ load(":transitions.bzl", "baseline_transition")
 
 # rustc flags of every launcher. The launcher links neither std nor a C
 # library (launcher/src/lib.rs): it brings its own `_start`, so the C start
-# files stay out, and a panic aborts.
+# files stay out, and a panic aborts. `-nostdlib`, not `-nostartfiles`: C
+# compiler drivers read both as "no start files" (and the first also as no
+# default libraries, which rustc asks for anyway with `-nodefaultlibs`), but
+# only `-nostdlib` is also a linker option (search only the given library
+# directories; harmless here), and rules_rust links with rust-lld directly
+# under `toolchain_linker_preference = "rust"` (rules_rust 0.73.0
+# rust/private/rustc.bzl:441-445), which rejects `-nostartfiles`. The rest
+# of the link is pinned by launcher_link.bzl.
+#
+# No debug info in any compilation mode: the precompiled core and
+# compiler_builtins rlibs carry theirs (about 600 KB, linked in unless
+# stripped), and `-Cdebuginfo=0` alone does not drop it. `-Cstrip=debuginfo`
+# makes rustc pass the linker `--strip-debug` (bfd, gold and lld all take it),
+# as Cargo's release profile does by default. rules_rust 0.73 strips only in
+# `-c opt` and only by the toolchain's `strip_level` (rust/private/toolchain.bzl
+# :859-868, added at rust/private/rustc.bzl:1236-1238); the target's
+# `rustc_flags` come after every other flag source (rustc.bzl:1500-1509), so
+# these win over the toolchain and the user's global flags. Only the
+# launcher: the program's builds keep what the user chose.
 _LAUNCHER_RUSTC_FLAGS = [
     "-Cpanic=abort",
-    "-Clink-arg=-nostartfiles",
+    "-Clink-arg=-nostdlib",
+    "-Cdebuginfo=0",
+    "-Cstrip=debuginfo",
 ]
 
 # The launcher's last rustc flag: the baseline CPU. rules_rust puts a
@@ -156,6 +178,9 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
       <name>.variant   rust_binary with the user's attributes (built per level)
       <name>.pack      the per-level builds and the generated launcher source
       <name>.pack_data the files the launcher's rustc embeds
+      <name>.launcher_link, <name>.launcher_link_libs
+                       the rustc argument file that pins the launcher's
+                       link, and the empty archives it points to
       <name>.launcher  rust_binary of the generated source and the launcher crate
       <name>           the bundle: MultiarchInfo, output groups per level
 
@@ -180,7 +205,8 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         halves decoded on two threads) or "none" (as built; nothing to
         decode, about 4x the size).
       launcher_linking: str, how the launcher is linked. It links no C
-        library either way (about 80 KB). "static" (default): a
+        library either way (about 95 KB in `-c opt`, no debug info in any
+        mode). "static" (default): a
         static PIE (`-Ctarget-feature=+crt-static`) that applies its own
         relocations; nothing runs before it. "dynamic": a PIE that the
         system's dynamic loader (ld.so) maps and relocates first, about
@@ -240,19 +266,46 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         testonly = testonly,
         visibility = internal["visibility"],
     )
+    launcher_link(
+        name = name + ".launcher_link",
+        linking = launcher_linking,
+        **internal
+    )
+    native.filegroup(
+        name = name + ".launcher_link_libs",
+        srcs = [":{}.launcher_link".format(name)],
+        output_group = LAUNCHER_LINK_LIBS_OUTPUT_GROUP,
+        # (Bazel 4.2.3's filegroup has no target_compatible_with.)
+        tags = internal["tags"],
+        testonly = testonly,
+        visibility = internal["visibility"],
+    )
+
+    # The launcher is linked by rustc even where rules_rust links programs
+    # with cc_common.link: that path links the C toolchain's start files
+    # (a second `_start`) and none of the link flags above (rules_rust 0.73.0
+    # rust/private/rustc.bzl:2030-2041). The attribute exists since rules_rust
+    # 0.10; 0 = never (rust/private/rust.bzl:934-946, rustc.bzl:1686-1691).
+    cc_common_link = {"experimental_use_cc_common_link": 0} if RUST_BINARY_HAS_CC_COMMON_LINK_ATTR else {}
     rust_binary(
         name = name + ".launcher",
         crate_name = crate_name + "_multiarch_launcher",
         crate_root = ":{}.pack".format(name),
         srcs = [":{}.pack".format(name)],
-        compile_data = [":{}.pack_data".format(name)],
+        compile_data = [
+            ":{}.pack_data".format(name),
+            ":{}.launcher_link".format(name),
+            ":{}.launcher_link_libs".format(name),
+        ],
         data = data,
         edition = "2021",
         # An unknown value fails in the bundle rule's analysis, naming it.
         # The target CPU comes last (see _LAUNCHER_TARGET_CPU).
-        rustc_flags = _LAUNCHER_RUSTC_FLAGS + _LAUNCHER_LINKING.get(launcher_linking, []) + _LAUNCHER_TARGET_CPU,
+        rustc_flags = _LAUNCHER_RUSTC_FLAGS + _LAUNCHER_LINKING.get(launcher_linking, []) + [
+            "@$(location :{}.launcher_link)".format(name),
+        ] + _LAUNCHER_TARGET_CPU,
         deps = [Label("//launcher:multiarch_launcher")],
-        **dict(internal, **launcher_platform)
+        **dict(internal, **dict(launcher_platform, **cc_common_link))
     )
     multiarch_binary(
         name = name,

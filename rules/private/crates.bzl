@@ -1,15 +1,25 @@
-"""The launcher's third-party crates for WORKSPACE users: the one list of them.
+"""The crates of the launcher and the CLI: the one list of them, for WORKSPACE and Bzlmod.
 
-Bzlmod users get the same `@rules_rust_multiarch_crates` hub from
-crate_universe (`crate.from_cargo` over the root Cargo.toml/Cargo.lock, see
-MODULE.bazel). WORKSPACE users get it from `rules_rust_multiarch_dependencies()`
-(//rules:repositories.bzl), which downloads each crate below from crates.io
-with its Cargo.lock sha256 and builds it with rules_rust's `rust_library`.
+`rules_rust_multiarch_dependencies()` (//rules:repositories.bzl, WORKSPACE
+mode) and the `crates` module extension (//rules:extensions.bzl, Bzlmod)
+both declare their repositories from this list (crate_repositories.bzl): each
+crate is its `.crate` file from crates.io, checked against its Cargo.lock
+sha256, built by rules_rust's `rust_library` with the BUILD file below. No
+crate_universe, cargo or cargo-bazel runs for users.
 
-Keep this in step with Cargo.lock: versions and checksums are copied from it.
-Features are listed as Cargo resolves them (implied ones included).
-Build scripts are not run; what they would emit for x86_64-unknown-linux-gnu
-is written out in `rustc_flags` instead.
+tests/crates_list.sh fails when this list and the Cargo workspace disagree:
+the set of crates the launcher and the CLI use on x86_64-unknown-linux-gnu
+(normal dependencies, as `cargo tree` resolves them), and per crate the
+version, the sha256 in Cargo.lock, the edition, the enabled features
+(implied ones included), the dependencies, and whether it has a build
+script. Update this file with Cargo.lock.
+
+Build scripts are not run: `build_script = True` marks a crate that has one,
+and `rustc_flags` holds what it would emit for x86_64-unknown-linux-gnu with
+the rustc versions this project supports (Cargo.toml `rust-version` and
+later).
+
+This file must stay free of `load()`: tests/crates_list.sh reads it.
 """
 
 # Repository name of the hub of aliases (`@rules_rust_multiarch_crates//:raw-cpuid`).
@@ -21,7 +31,10 @@ CRATES = {
         sha256 = "330a5ed07fa54e4702c9d6c4174f74427fc0ef6e214bbd677ae50a5099946470",
         edition = "2021",
         crate_features = ["default", "std"],
-        # anyhow's build.rs emits no cfg on a stable rustc >= 1.85.
+        # anyhow's build.rs emits a cfg only for rustc < 1.85 or a nightly
+        # (anyhow_no_core_error, anyhow_no_clippy_format_args,
+        # error_generic_member_access): none on a stable rustc >= 1.85.
+        build_script = True,
         rustc_flags = [],
         deps = [],
     ),
@@ -30,6 +43,7 @@ CRATES = {
         sha256 = "3ded4057c258ba199e2d26386d3af3780957ecaee6c4ef4041c6b4b8b97c0b06",
         edition = "2021",
         crate_features = [],
+        build_script = False,
         rustc_flags = [],
         deps = [],
     ),
@@ -38,6 +52,7 @@ CRATES = {
         sha256 = "803ec87c9cfb29b9d2633f20cba1f488db3fd53f2158b1024cbefb47ba05d413",
         edition = "2018",
         crate_features = [],
+        build_script = False,
         rustc_flags = [],
         deps = [],
     ),
@@ -46,6 +61,7 @@ CRATES = {
         sha256 = "cf8baf1c55e62ffcace7a9f06f4bd9cd3f0c4beb022d3b367256b91b87513d98",
         edition = "2021",
         crate_features = ["alloc", "std"],
+        build_script = False,
         rustc_flags = [],
         deps = [],
     ),
@@ -54,6 +70,7 @@ CRATES = {
         sha256 = "dd229a0361b9d0d4396176e02d65897f487eebeab7caa6d443855ee152ca0b9c",
         edition = "2024",
         crate_features = ["elf", "read_core", "std"],
+        build_script = False,
         rustc_flags = [],
         deps = ["memchr"],
     ),
@@ -62,6 +79,7 @@ CRATES = {
         sha256 = "498cd0dc59d73224351ee52a95fee0f1a617a2eae0e7d9d720cc622c73a54186",
         edition = "2018",
         crate_features = [],
+        build_script = False,
         rustc_flags = [],
         deps = ["bitflags"],
     ),

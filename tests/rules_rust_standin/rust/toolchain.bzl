@@ -18,6 +18,7 @@ def _rust_toolchain_impl(ctx):
         sysroot = ctx.attr.sysroot_path,
         default_edition = ctx.attr.default_edition,
         extra_rustc_flags = ctx.attr.extra_rustc_flags,
+        linker = ctx.file.linker,
     )]
 
 rust_toolchain = rule(
@@ -34,8 +35,10 @@ rust_toolchain = rule(
         "linker": attr.label(
             doc = (
                 "rustc's self-contained linker (lib/rustlib/<triple>/bin/rust-lld, with the " +
-                "gcc-ld/ wrappers as its data). rustc still links through the system `cc`, but " +
-                "asks it to use this lld (`-B.../gcc-ld -fuse-ld=lld`), so remote actions need it."
+                "gcc-ld/ wrappers as its data). rustc links through the system `cc` but asks it " +
+                "to use this lld (`-B.../gcc-ld -fuse-ld=lld`), so remote actions need it; " +
+                "toolchain_linker_preference=rust links with it directly (rules_rust 0.73.0 " +
+                "rust/private/toolchain.bzl:761-765)."
             ),
             allow_single_file = True,
             cfg = "exec",

@@ -3,7 +3,9 @@
 A small re-implementation with the attribute names of the real rules, so
 BUILD files and rules_rust_multiarch load unmodified against either. It
 compiles with the rustc of the registered `@rules_rust//rust:toolchain`
-toolchain and links with the system `cc` that rustc picks by default.
+toolchain and links binaries as rules_rust 0.73.0 does: through the C++
+toolchain's linker and link line, or rust-lld, or the cc_common.link path
+(see link.bzl).
 
 What it models of rules_rust 0.73.0 (file:line at that tag):
 - the settings `extra_rustc_flags` (string_list), `extra_rustc_flag` and
@@ -23,6 +25,8 @@ What it models of rules_rust 0.73.0 (file:line at that tag):
   which is detected by "-exec" in the output directory
   (rust/private/utils.bzl:520-534).
 """
+
+load(":link.bzl", "drop_link_flags", "link_arguments", "use_cc_common_link")
 
 StandinCrateInfo = provider(
     doc = "Stand-in for rules_rust's CrateInfo/DepInfo: what dependents need to use a library crate.",
@@ -164,9 +168,20 @@ def _compile(ctx, crate_type, output, metadata):
     args.add_all(transitive, format_each = "-Ldependency=%s", map_each = _dirname, uniquify = True)
 
     # Global flags, then the target's own rustc_flags last, so they win
-    # (rules_rust 0.73.0 rust/private/rustc.bzl:1460, :1501-1509).
-    args.add_all(_collect_extra_rustc_flags(ctx, toolchain, root))
-    args.add_all(ctx.attr.rustc_flags)
+    # (rules_rust 0.73.0 rust/private/rustc.bzl:1460, :1501-1509); $(location)
+    # in rustc_flags expands over data and compile_data (rustc.bzl:1284).
+    link_inputs = depset()
+    flags = _collect_extra_rustc_flags(ctx, toolchain, root) + [
+        ctx.expand_location(flag, targets = ctx.attr.data + ctx.attr.compile_data)
+        for flag in ctx.attr.rustc_flags
+    ]
+    if crate_type == "bin":
+        # The link arguments come before all of those (rustc.bzl:1312-1327).
+        link_flags, link_inputs = link_arguments(ctx, toolchain)
+        args.add_all(link_flags)
+        if use_cc_common_link(ctx):
+            flags = drop_link_flags(flags)
+    args.add_all(flags)
 
     env = dict(ctx.attr.rustc_env)
     env.update({
@@ -186,7 +201,7 @@ def _compile(ctx, crate_type, output, metadata):
         arguments = [toolchain.rustc.path, args],
         inputs = depset(
             [root] + ctx.files.srcs + ctx.files.compile_data,
-            transitive = [transitive, toolchain.rust_std, toolchain.rustc_lib, toolchain.linker_files],
+            transitive = [transitive, toolchain.rust_std, toolchain.rustc_lib, toolchain.linker_files, link_inputs],
         ),
         tools = [toolchain.rustc],
         outputs = [output],
@@ -291,6 +306,24 @@ _COMMON_ATTRS = {
     ),
 }
 
+# What rust_binary links with (link.bzl).
+_LINK_ATTRS = {
+    "experimental_use_cc_common_link": attr.int(
+        doc = "Link through cc_common.link: 1 yes, 0 no, -1 as //rust/settings:experimental_use_cc_common_link says.",
+        values = [-1, 0, 1],
+        default = -1,
+    ),
+    "_cc_toolchain": attr.label(
+        default = Label("@bazel_tools//tools/cpp:current_cc_toolchain"),
+    ),
+    "_experimental_use_cc_common_link": attr.label(
+        default = Label("//rust/settings:experimental_use_cc_common_link"),
+    ),
+    "_linker_preference": attr.label(
+        default = Label("//rust/settings:toolchain_linker_preference"),
+    ),
+}
+
 rust_library = rule(
     doc = "Stand-in for rules_rust's rust_library: builds an rlib.",
     implementation = _rust_library_impl,
@@ -301,7 +334,11 @@ rust_library = rule(
 rust_binary = rule(
     doc = "Stand-in for rules_rust's rust_binary: builds and links an executable.",
     implementation = _rust_binary_impl,
-    attrs = _COMMON_ATTRS,
+    attrs = dict(_COMMON_ATTRS, **_LINK_ATTRS),
     executable = True,
-    toolchains = ["@rules_rust//rust:toolchain"],
+    fragments = ["cpp"],
+    toolchains = [
+        "@rules_rust//rust:toolchain",
+        "@bazel_tools//tools/cpp:toolchain_type",
+    ],
 )
