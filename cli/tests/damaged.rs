@@ -8,30 +8,12 @@
 
 mod common;
 
-use common::{fixtures, multiarch, text};
+use common::{fixtures, multiarch, text, Scratch};
 use multiarch_cli::bundle_file::{self, Parsed};
 use multiarch_launcher::{Compression, Level};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-/// A directory of this test's own, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("multiarch-damaged-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs `bundle exit 0` with a cache of its own under `home`.
 fn run(bundle: &Path, home: &Path, vars: &[(&str, &str)]) -> Output {

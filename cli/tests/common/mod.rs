@@ -36,6 +36,26 @@ pub fn multiarch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_multiarch")).args(args).output().unwrap()
 }
 
+/// A directory of the test's own, `multiarch-<test binary>-<pid>-<name>` in
+/// the temporary directory, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let test = env!("CARGO_CRATE_NAME");
+        let dir = std::env::temp_dir().join(format!("multiarch-{test}-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
