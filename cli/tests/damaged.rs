@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{fixtures, multiarch, text, Scratch};
+use common::{fixtures, multiarch, text, Rng, Scratch};
 use multiarch_cli::bundle_file::{self, Parsed};
 use multiarch_launcher::{Compression, Level};
 use std::os::unix::fs::PermissionsExt;
@@ -59,21 +59,11 @@ fn decoded(parsed: &Parsed, bytes: &[u8], i: usize, base: &[u8]) -> Option<Vec<u
     }
 }
 
-/// xorshift64: reproducible positions.
-fn rng(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed | 1;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
-}
-
 #[test]
 fn single_bit_flips_never_run_and_never_reach_the_cache() {
     let scratch = Scratch::new("flips");
-    let mut next = rng(0x5eed);
+    // Reproducible positions.
+    let mut rng = Rng(0x5eed);
     let (mut damaged_runs, mut harmless) = (0, 0);
     // 25 flips per blob: 100 in the compressed bundle, 100 in the stored one.
     for name in ["full", "dynamic"] {
@@ -88,9 +78,9 @@ fn single_bit_flips_never_run_and_never_reach_the_cache() {
             let level = *blob.levels.last().unwrap();
             for flip in 0..25 {
                 let range = &parsed.ranges[i];
-                let at = range.start + (next() % range.len() as u64) as usize;
+                let at = range.start + rng.below(range.len());
                 let mut bytes = intact.clone();
-                bytes[at] ^= 1 << (next() % 8);
+                bytes[at] ^= 1 << rng.below(8);
                 let changed = decoded(&parsed, &bytes, i, &builds[base]).as_ref() != Some(&builds[i]);
                 let home = scratch.0.join(format!("{name}-{i}-{flip}"));
                 std::fs::create_dir_all(&home).unwrap();
