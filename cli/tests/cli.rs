@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fixtures, multiarch, text};
+use common::{fixtures, multiarch, text, Rng};
 use multiarch_cli::bundle_file;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -233,21 +233,6 @@ fn bench_times_each_level_this_cpu_runs() {
     let out = multiarch(&["bench", &bundle("v1v3"), "--runs", "1", "--", "exit", "3"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("build failed"), "{}", text(&out.stderr));
-}
-
-/// A small xorshift generator: reproducible from the printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 /// Mutates real bundles (aiming at the ELF headers, the section header table

@@ -8,30 +8,12 @@
 
 mod common;
 
-use common::{fixtures, multiarch, text};
+use common::{fixtures, multiarch, text, Rng, Scratch};
 use multiarch_cli::bundle_file::{self, Parsed};
 use multiarch_launcher::{Compression, Level};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-/// A directory of this test's own, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("multiarch-damaged-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs `bundle exit 0` with a cache of its own under `home`.
 fn run(bundle: &Path, home: &Path, vars: &[(&str, &str)]) -> Output {
@@ -77,21 +59,11 @@ fn decoded(parsed: &Parsed, bytes: &[u8], i: usize, base: &[u8]) -> Option<Vec<u
     }
 }
 
-/// xorshift64: reproducible positions.
-fn rng(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed | 1;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    }
-}
-
 #[test]
 fn single_bit_flips_never_run_and_never_reach_the_cache() {
     let scratch = Scratch::new("flips");
-    let mut next = rng(0x5eed);
+    // Reproducible positions.
+    let mut rng = Rng(0x5eed);
     let (mut damaged_runs, mut harmless) = (0, 0);
     // 25 flips per blob: 100 in the compressed bundle, 100 in the stored one.
     for name in ["full", "dynamic"] {
@@ -106,9 +78,9 @@ fn single_bit_flips_never_run_and_never_reach_the_cache() {
             let level = *blob.levels.last().unwrap();
             for flip in 0..25 {
                 let range = &parsed.ranges[i];
-                let at = range.start + (next() % range.len() as u64) as usize;
+                let at = range.start + rng.below(range.len());
                 let mut bytes = intact.clone();
-                bytes[at] ^= 1 << (next() % 8);
+                bytes[at] ^= 1 << rng.below(8);
                 let changed = decoded(&parsed, &bytes, i, &builds[base]).as_ref() != Some(&builds[i]);
                 let home = scratch.0.join(format!("{name}-{i}-{flip}"));
                 std::fs::create_dir_all(&home).unwrap();

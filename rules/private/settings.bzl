@@ -3,6 +3,16 @@
 load(":cpus.bzl", "LEVELS")
 load(":providers.bzl", "MultiarchLevelInfo")
 
+# Both settings' attributes. Bazel 8+: a build setting with scope "target"
+# resets to its default in the exec configuration, so tools are not built
+# once per level. Older Bazel ignores it (a plain attribute there).
+_SCOPE_ATTRS = {
+    "scope": attr.string(
+        doc = "Where the setting applies: \"target\" (not copied to the exec configuration).",
+        default = "target",
+    ),
+}
+
 def _level_setting_impl(ctx):
     level = ctx.build_setting_value
     if level and level not in LEVELS:
@@ -19,15 +29,7 @@ flag). `select()` on the `config_setting`s next to it in //rules/settings.
 """,
     implementation = _level_setting_impl,
     build_setting = config.string(flag = False),
-    attrs = {
-        # Bazel 8+: a build setting with scope "target" resets to its default
-        # in the exec configuration, so tools are not built once per level.
-        # Older Bazel ignores it (a plain attribute there).
-        "scope": attr.string(
-            doc = "Where the setting applies: \"target\" (not copied to the exec configuration).",
-            default = "target",
-        ),
-    },
+    attrs = _SCOPE_ATTRS,
 )
 
 def _saved_flags_impl(ctx):
@@ -43,11 +45,5 @@ start from the user's flags. Set only by the transitions; [] elsewhere.
 """,
     implementation = _saved_flags_impl,
     build_setting = config.string_list(flag = False),
-    attrs = {
-        # See level_setting.
-        "scope": attr.string(
-            doc = "Where the setting applies: \"target\" (not copied to the exec configuration).",
-            default = "target",
-        ),
-    },
+    attrs = _SCOPE_ATTRS,
 )

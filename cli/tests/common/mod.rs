@@ -7,53 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
+// The launcher's tests find the target directory the same way: one copy.
+#[path = "../../../launcher/tests/util/cargo_target.rs"]
+mod cargo_target;
 
-/// Cargo's target directory, as `cargo metadata` reports it: it honours
-/// CARGO_TARGET_DIR and `build.target-dir` (issue 10, defect 10: the suite
-/// assumed `target/`).
-pub fn target_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["metadata", "--format-version", "1", "--no-deps", "--offline", "--manifest-path"])
-            .arg(repo().join("Cargo.toml"))
-            .output()
-            .expect("run cargo metadata");
-        assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
-        let json = String::from_utf8(out.stdout).expect("cargo metadata prints UTF-8");
-        json_string_field(&json, "target_directory")
-            .expect("cargo metadata names the target directory")
-            .into()
-    })
-    .clone()
-}
-
-/// The string value of `"key":"..."` in `json`, unescaped (enough for a path).
-fn json_string_field(json: &str, key: &str) -> Option<String> {
-    let start = json.find(&format!("\"{key}\":\""))? + key.len() + 4;
-    let mut value = String::new();
-    let mut chars = json[start..].chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return Some(value),
-            '\\' => match chars.next()? {
-                'n' => value.push('\n'),
-                't' => value.push('\t'),
-                'u' => {
-                    let hex: String = chars.by_ref().take(4).collect();
-                    value.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-                }
-                other => value.push(other),
-            },
-            c => value.push(c),
-        }
-    }
-    None
-}
+pub use cargo_target::{repo_root, target_dir};
 
 /// The fixtures, built once per test run: the same directory and file lock
 /// as the launcher's integration tests (launcher/tests/util), so a run builds
@@ -65,7 +23,7 @@ pub fn fixtures() -> &'static Path {
         std::fs::create_dir_all(&dir).unwrap();
         let status = Command::new("flock")
             .arg(target_dir().join("fixtures.lock"))
-            .arg(repo().join("tests/build_fixtures.sh"))
+            .arg(repo_root().join("tests/build_fixtures.sh"))
             .arg(&dir)
             .status()
             .unwrap();
@@ -76,6 +34,44 @@ pub fn fixtures() -> &'static Path {
 
 pub fn multiarch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_multiarch")).args(args).output().unwrap()
+}
+
+/// A directory of the test's own, `multiarch-<test binary>-<pid>-<name>` in
+/// the temporary directory, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let test = env!("CARGO_CRATE_NAME");
+        let dir = std::env::temp_dir().join(format!("multiarch-{test}-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A small xorshift64 generator: the same seed (not 0) gives the same
+/// numbers, so a failure can be repeated.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
 }
 
 pub fn text(bytes: &[u8]) -> String {

@@ -18,54 +18,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-/// The repository's root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("launcher/ has a parent").to_owned()
-}
+mod cargo_target;
 
-/// Cargo's target directory, as `cargo metadata` reports it: it honours
-/// CARGO_TARGET_DIR and `build.target-dir` (issue 10, defect 10: the suite
-/// assumed `target/`).
-pub fn target_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .args(["metadata", "--format-version", "1", "--no-deps", "--offline", "--manifest-path"])
-            .arg(repo_root().join("Cargo.toml"))
-            .output()
-            .expect("run cargo metadata");
-        assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
-        let json = String::from_utf8(out.stdout).expect("cargo metadata prints UTF-8");
-        json_string_field(&json, "target_directory")
-            .expect("cargo metadata names the target directory")
-            .into()
-    })
-    .clone()
-}
-
-/// The string value of `"key":"..."` in `json`, unescaped (enough for a path).
-fn json_string_field(json: &str, key: &str) -> Option<String> {
-    let start = json.find(&format!("\"{key}\":\""))? + key.len() + 4;
-    let mut value = String::new();
-    let mut chars = json[start..].chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return Some(value),
-            '\\' => match chars.next()? {
-                'n' => value.push('\n'),
-                't' => value.push('\t'),
-                'u' => {
-                    let hex: String = chars.by_ref().take(4).collect();
-                    value.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-                }
-                other => value.push(other),
-            },
-            c => value.push(c),
-        }
-    }
-    None
-}
+pub use cargo_target::{repo_root, target_dir};
 
 /// The three bundles `tests/build_fixtures.sh` makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -617,25 +572,26 @@ pub fn ignore_signal_in_child(cmd: &mut Command, sig: libc::c_int) {
     unsafe { cmd.pre_exec(hook) };
 }
 
-/// Installs a seccomp filter in the child that fails system call `nr` with
-/// EPERM (as container runtimes deny calls) and allows every other.
-pub fn deny_syscall_in_child(cmd: &mut Command, nr: libc::c_long) {
-    let nr = nr as u32;
+// Classic BPF for the seccomp filters below (linux/filter.h, linux/bpf_common.h).
+const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+/// `seccomp_data.arch` of x86-64 (AUDIT_ARCH_X86_64).
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+
+fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt: 0, jf: 0, k }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+/// Installs `filter` as a seccomp filter in the child (with no_new_privs,
+/// as an unprivileged process must).
+fn seccomp_in_child(cmd: &mut Command, filter: Vec<libc::sock_filter>) {
     let hook = move || {
-        // BPF: if arch != x86-64 allow; if nr == `nr` return ERRNO(EPERM); allow.
-        let stmt = |code: u16, k: u32| libc::sock_filter { code, jt: 0, jf: 0, k };
-        let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
-        const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-        const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-        const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-        let filter = [
-            stmt(LD_W_ABS, 4), // seccomp_data.arch
-            jump(JEQ_K, 0xc000_003e, 0, 3),
-            stmt(LD_W_ABS, 0), // seccomp_data.nr
-            jump(JEQ_K, nr, 0, 1),
-            stmt(RET_K, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
-            stmt(RET_K, libc::SECCOMP_RET_ALLOW),
-        ];
         let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
         // SAFETY: prctl(2) with documented arguments; `prog` points to a
         // valid filter that outlives the call; affects only the child.
@@ -648,8 +604,24 @@ pub fn deny_syscall_in_child(cmd: &mut Command, nr: libc::c_long) {
         }
         Ok(())
     };
-    // SAFETY: the hook only makes system calls, without allocating.
+    // SAFETY: the hook only makes system calls, without allocating (the
+    // filter was built before the fork).
     unsafe { cmd.pre_exec(hook) };
+}
+
+/// Installs a seccomp filter in the child that fails system call `nr` with
+/// EPERM (as container runtimes deny calls) and allows every other.
+pub fn deny_syscall_in_child(cmd: &mut Command, nr: libc::c_long) {
+    // BPF: if arch != x86-64 allow; if nr == `nr` return ERRNO(EPERM); allow.
+    let filter = vec![
+        stmt(LD_W_ABS, 4), // seccomp_data.arch
+        jump(JEQ_K, AUDIT_ARCH_X86_64, 0, 3),
+        stmt(LD_W_ABS, 0), // seccomp_data.nr
+        jump(JEQ_K, nr as u32, 0, 1),
+        stmt(RET_K, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        stmt(RET_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    seccomp_in_child(cmd, filter);
 }
 
 /// Sets the modification time of `path` to `secs_ago` seconds ago.
@@ -668,39 +640,19 @@ pub fn age(path: &Path, secs_ago: i64) {
 /// Installs a seccomp filter in the child that fails `openat` with
 /// `O_TMPFILE` with EOPNOTSUPP, as on a file system without it.
 pub fn deny_o_tmpfile_in_child(cmd: &mut Command) {
-    let hook = move || {
-        // BPF: if arch == x86-64 && nr == openat && args[2] & __O_TMPFILE:
-        // return ERRNO(EOPNOTSUPP); else allow. seccomp_data: nr at 0, arch
-        // at 4, args[2] (low half) at 32.
-        let stmt = |code: u16, k: u32| libc::sock_filter { code, jt: 0, jf: 0, k };
-        let jump = |code: u16, k: u32, jt: u8, jf: u8| libc::sock_filter { code, jt, jf, k };
-        const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-        const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-        const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
-        const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-        const O_TMPFILE_BIT: u32 = 0o20000000;
-        let filter = [
-            stmt(LD_W_ABS, 4),
-            jump(JEQ_K, 0xc000_003e, 0, 5),
-            stmt(LD_W_ABS, 0),
-            jump(JEQ_K, libc::SYS_openat as u32, 0, 3),
-            stmt(LD_W_ABS, 32),
-            jump(JSET_K, O_TMPFILE_BIT, 0, 1),
-            stmt(RET_K, libc::SECCOMP_RET_ERRNO | libc::EOPNOTSUPP as u32),
-            stmt(RET_K, libc::SECCOMP_RET_ALLOW),
-        ];
-        let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
-        // SAFETY: prctl(2) with documented arguments; `prog` points to a
-        // valid filter that outlives the call; affects only the child.
-        unsafe {
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-                || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(())
-    };
-    // SAFETY: the hook only makes system calls, without allocating.
-    unsafe { cmd.pre_exec(hook) };
+    // BPF: if arch == x86-64 && nr == openat && args[2] & __O_TMPFILE:
+    // return ERRNO(EOPNOTSUPP); else allow. seccomp_data: nr at 0, arch
+    // at 4, args[2] (low half) at 32.
+    const O_TMPFILE_BIT: u32 = 0o20000000;
+    let filter = vec![
+        stmt(LD_W_ABS, 4),
+        jump(JEQ_K, AUDIT_ARCH_X86_64, 0, 5),
+        stmt(LD_W_ABS, 0),
+        jump(JEQ_K, libc::SYS_openat as u32, 0, 3),
+        stmt(LD_W_ABS, 32),
+        jump(JSET_K, O_TMPFILE_BIT, 0, 1),
+        stmt(RET_K, libc::SECCOMP_RET_ERRNO | libc::EOPNOTSUPP as u32),
+        stmt(RET_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    seccomp_in_child(cmd, filter);
 }
