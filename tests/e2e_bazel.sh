@@ -554,12 +554,13 @@ print(os.path.getsize(sys.argv[1]) - blobs, ",".join(debug) or "none")
 }
 
 # Upper bounds of the launcher's share of a Bazel-built bundle, per
-# compilation mode. Measured with rustc 1.95 (tests/bazel, stand-in):
-# 94 456 bytes in -c opt with rust-lld, 99 240 with GNU ld (704 264 before
-# the launcher's debug info was stripped), 325 752 - 335 928 in fastbuild
-# (its code is not optimized there; 945 736 before). Cargo's release
-# profile (LTO, one codegen unit) gives 82 413 (`multiarch inspect`).
-declare -A LAUNCHER_MAX_BYTES=([opt]=131072 [fastbuild]=458752)
+# compilation mode, set from measurement (rustc 1.95, tests/bazel, stand-in),
+# about 20% above it. -c opt: 136 512 bytes with issue 10's checked cache
+# walk, O_TMPFILE writes and checksums (94 456 - 99 240 before them; 704 264
+# before the launcher's debug info was stripped); fastbuild: 410 824 (its
+# code is not optimized there; 945 736 unstripped). Cargo's release profile
+# (LTO, one codegen unit) gives 119 648 (`multiarch inspect`).
+declare -A LAUNCHER_MAX_BYTES=([opt]=163840 [fastbuild]=491520)
 
 # z. the launcher inside a Bazel-built bundle carries no debug info and stays
 #    under its size bound, in -c opt and fastbuild.
