@@ -10,7 +10,8 @@
 //! and the exit code are documented in the repository's README.
 
 //! The launcher links neither std nor a C library (see [`sys`]): it adds
-//! about 120 KB to a bundle built by Cargo (137 KB by Bazel without cross-crate LTO), statically linked, where a std one was 0.44 MB
+//! about 120 KB to a bundle built by Cargo (137 KB by Bazel, without
+//! cross-crate LTO), statically linked, where a std one was 0.44 MB
 //! dynamic or 1.2 MB static. [`entry!`] supplies the pieces a
 //! program without a C runtime needs: `_start`, the `mem*` functions and the
 //! panic handler.
