@@ -25,13 +25,16 @@ fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
 # buildifier, pinned, from the npm registry (the package ships the binaries).
+# Installed into this run's temporary directory, so the suite writes nothing
+# outside it; RRM_TOOL_CACHE=DIR keeps it in DIR between runs instead.
 buildifier_version=8.2.1
-buildifier_dir=${XDG_CACHE_HOME:-$HOME/.cache}/rules_rust_multiarch/buildifier-$buildifier_version
+buildifier_dir=${RRM_TOOL_CACHE:-$log_dir/tools}/buildifier-$buildifier_version
 buildifier=$buildifier_dir/node_modules/@bazel/buildifier/buildifier-linux_amd64
 if [ ! -x "$buildifier" ]; then
   command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
   echo "== installing buildifier $buildifier_version (npm)"
-  npm install --silent --no-audit --no-fund --prefix "$buildifier_dir" "@bazel/buildifier@$buildifier_version" >/dev/null
+  npm_config_cache="${RRM_TOOL_CACHE:-$log_dir}/npm-cache" \
+    npm install --silent --no-audit --no-fund --prefix "$buildifier_dir" "@bazel/buildifier@$buildifier_version" >/dev/null
 fi
 
 passed=0 failed=0 skipped=0
