@@ -1471,17 +1471,43 @@ fn issue10_command_line_near_arg_max_starts_from_the_cache() {
 /// What held before issue 10 must keep holding now that the entry is run by
 /// descriptor: where a seccomp filter denies execveat (or the kernel lacks
 /// it), the checked entry still starts from the cache, through
-/// /proc/self/fd/N, and the program still sees the cache path.
+/// /proc/self/fd/N, and the program still sees the cache path. Both starts
+/// run under strace, which shows that the filter took effect (execveat
+/// failed with EPERM) and that the fallback ran (execve of /proc/self/fd/N
+/// succeeded): the log line and the report alone read the same either way.
 #[test]
 fn cache_entry_starts_where_execveat_is_denied() {
+    let Some(strace) = util::strace() else { return };
     let sb = Sandbox::new("no-execveat");
     let level = host_level();
+    let trace = sb.dir.join("trace");
     for via in ["via cache, written now", "via cache"] {
-        let mut cmd = report_cmd(&sb, Bundle::Full, &[]);
+        let mut cmd = sb.command(strace);
+        cmd.args(["-f", "-qq", "-e", "trace=execve,execveat", "-o"])
+            .arg(&trace)
+            .arg(fixtures().bundle(Bundle::Full))
+            .arg("report")
+            .env("MULTIARCH_DEBUG", "log");
         util::deny_syscall_in_child(&mut cmd, libc::SYS_execveat);
         let out = run(&mut cmd);
         assert_eq!(log_line(&out), log_exact(level, level, Bundle::Full, via));
         assert_eq!(Report::parse(&out).exe, sb.entry(Bundle::Full, level));
+        let text = fs::read_to_string(&trace).expect("read the strace output");
+        let calls: Vec<&str> = text.lines().filter(|l| l.contains("execve")).collect();
+        let denied = calls.iter().position(|l| {
+            l.contains("execveat(")
+                && l.contains("AT_EMPTY_PATH")
+                && l.ends_with("= -1 EPERM (Operation not permitted)")
+        });
+        let Some(denied) = denied else {
+            panic!("{via}: no execveat(fd, \"\", ..., AT_EMPTY_PATH) that failed with EPERM:\n{text}")
+        };
+        let fallback = &calls[denied + 1..];
+        assert!(
+            fallback.first().is_some_and(|l| l.contains("execve(\"/proc/self/fd/") && l.ends_with(" = 0")),
+            "{via}: after the denied execveat, no execve of /proc/self/fd/N that succeeded:\n{text}"
+        );
+        assert!(!calls.iter().any(|l| l.contains("execveat(") && l.ends_with(" = 0")), "{text}");
     }
 }
 
@@ -1519,8 +1545,11 @@ fn failed_decode_on_a_cold_start_leaves_nothing_in_the_cache() {
 /// a seccomp filter that fails it with EOPNOTSUPP): the build goes to a
 /// file with a random name (never the PID), renamed into place; starts
 /// killed meanwhile leave such files, and a later cold start removes them
-/// once they are stale. Before the fix the names were `.<program>.tmp.<pid>`
-/// and nothing removed them.
+/// once they are stale, and not before. Before the fix the names were
+/// `.<program>.tmp.<pid>` and nothing removed them. The killed starts are
+/// stopped by the filter at their first write into a file: into a named
+/// temporary file only if O_TMPFILE was denied (an unnamed one vanishes with
+/// the process), so the files they leave show that the denial took effect.
 #[test]
 fn issue10_without_o_tmpfile_random_names_are_used_and_cleaned() {
     let sb = Sandbox::new("no-tmpfile");
@@ -1537,26 +1566,38 @@ fn issue10_without_o_tmpfile_random_names_are_used_and_cleaned() {
     assert!(fs::read(&entry).expect("entry") == build);
     assert_eq!(temp_files(&sb.dir), Vec::<PathBuf>::new());
 
-    for i in 0..16u64 {
-        let _ = fs::remove_file(&entry);
-        let mut child = command().stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
-        std::thread::sleep(std::time::Duration::from_micros(2000 * i));
-        // SAFETY: kill(2) of our own child, not yet waited for.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        child.wait().expect("wait");
+    const KILLED: usize = 3;
+    // Cold starts all: a killed start never names its file.
+    fs::remove_file(&entry).expect("remove the entry");
+    for _ in 0..KILLED {
+        let mut cmd = sb.command(&bundle);
+        cmd.arg("report").current_dir(&sb.dir);
+        util::deny_o_tmpfile_and_kill_at_file_write_in_child(&mut cmd);
+        let out = run(&mut cmd);
+        assert_eq!(out.status.signal(), Some(libc::SIGSYS), "{}: {}", describe(&out), stderr(&out));
     }
-    let left = temp_files(&sb.dir);
+    let mut left = temp_files(&sb.dir);
+    left.sort();
+    assert_eq!(left.len(), KILLED, "each killed start must leave its temporary file: {left:?}");
     for p in &left {
+        assert_eq!(p.parent(), entry.parent(), "a temporary file outside the entry's directory");
         let name = p.file_name().expect("name").to_string_lossy().into_owned();
         let digits = name.strip_prefix(".payload_big.").and_then(|n| n.strip_suffix(".tmp")).unwrap_or("");
         assert!(
             digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_hexdigit()),
             "temporary name {name:?}"
         );
+    }
+    // A cold start leaves files that are not stale yet: their starts may be running.
+    let out = run(&mut command());
+    assert!(log_line(&out).ends_with("; via cache, written now)"), "{}", stderr(&out));
+    let mut kept = temp_files(&sb.dir);
+    kept.sort();
+    assert_eq!(kept, left, "temporary files removed before they were stale");
+    for p in &left {
         util::age(p, 3600);
     }
-    eprintln!("{} killed starts left a temporary file", left.len());
-    let _ = fs::remove_file(&entry);
+    fs::remove_file(&entry).expect("remove the entry");
     let out = run(&mut command());
     assert!(log_line(&out).ends_with("; via cache, written now)"), "{}", stderr(&out));
     assert_eq!(temp_files(&sb.dir), Vec::<PathBuf>::new(), "stale temporary files stayed");

@@ -199,11 +199,7 @@ pub fn qemu() -> Option<&'static Path> {
     let works = || Command::new("qemu-x86_64").arg("--version").output().is_ok_and(|o| o.status.success());
     QEMU.get_or_init(|| {
         if !works() {
-            eprintln!("qemu-x86_64 missing: apt-get install -y qemu-user");
-            let apt = |args: &[&str]| {
-                Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()
-            };
-            let _ = apt(&["update", "-qq"]).and_then(|_| apt(&["install", "-y", "-qq", "qemu-user"]));
+            apt_install("qemu-user");
         }
         if works() {
             Some(PathBuf::from("qemu-x86_64"))
@@ -213,6 +209,40 @@ pub fn qemu() -> Option<&'static Path> {
         }
     })
     .as_deref()
+}
+
+/// `strace`, installed with apt-get when missing; None (after printing why)
+/// when it cannot be had or may not trace here (ptrace denied).
+pub fn strace() -> Option<&'static Path> {
+    static STRACE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let works = || {
+        Command::new("strace")
+            .args(["-qq", "-o", "/dev/null", "true"])
+            .stdin(Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    STRACE
+        .get_or_init(|| {
+            if !works() {
+                apt_install("strace");
+            }
+            if works() {
+                Some(PathBuf::from("strace"))
+            } else {
+                eprintln!("SKIP: strace is not installed (and could not be) or may not trace here");
+                None
+            }
+        })
+        .as_deref()
+}
+
+/// `apt-get install -y package`, best effort (the caller checks the result).
+fn apt_install(package: &str) {
+    eprintln!("{package} missing: apt-get install -y {package}");
+    let apt =
+        |args: &[&str]| Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status();
+    let _ = apt(&["update", "-qq"]).and_then(|_| apt(&["install", "-y", "-qq", package]));
 }
 
 /// The first 32 hex digits of the SHA-256 of `path` (the cache key), from `sha256sum`.
@@ -640,19 +670,52 @@ pub fn age(path: &Path, secs_ago: i64) {
 /// Installs a seccomp filter in the child that fails `openat` with
 /// `O_TMPFILE` with EOPNOTSUPP, as on a file system without it.
 pub fn deny_o_tmpfile_in_child(cmd: &mut Command) {
-    // BPF: if arch == x86-64 && nr == openat && args[2] & __O_TMPFILE:
-    // return ERRNO(EOPNOTSUPP); else allow. seccomp_data: nr at 0, arch
-    // at 4, args[2] (low half) at 32.
+    seccomp_in_child(cmd, no_o_tmpfile_filter(false));
+}
+
+/// As [`deny_o_tmpfile_in_child`], and kills the child (SIGSYS, without a
+/// core dump) at its first write(2) to a descriptor above 2: a start stopped
+/// while it writes a build into a file, deterministically.
+pub fn deny_o_tmpfile_and_kill_at_file_write_in_child(cmd: &mut Command) {
+    // A process killed by seccomp dumps core, as for SIGSYS.
+    rlimit_in_child(cmd, libc::RLIMIT_CORE, 0);
+    seccomp_in_child(cmd, no_o_tmpfile_filter(true));
+}
+
+/// The BPF of the two above. seccomp_data: nr at 0, arch at 4, args[0]
+/// (low half) at 16, args[2] (low half) at 32.
+fn no_o_tmpfile_filter(kill_at_file_write: bool) -> Vec<libc::sock_filter> {
     const O_TMPFILE_BIT: u32 = 0o20000000;
-    let filter = vec![
-        stmt(LD_W_ABS, 4),
-        jump(JEQ_K, AUDIT_ARCH_X86_64, 0, 5),
-        stmt(LD_W_ABS, 0),
-        jump(JEQ_K, libc::SYS_openat as u32, 0, 3),
-        stmt(LD_W_ABS, 32),
-        jump(JSET_K, O_TMPFILE_BIT, 0, 1),
-        stmt(RET_K, libc::SECCOMP_RET_ERRNO | libc::EOPNOTSUPP as u32),
-        stmt(RET_K, libc::SECCOMP_RET_ALLOW),
-    ];
-    seccomp_in_child(cmd, filter);
+    const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+    let eopnotsupp = stmt(RET_K, libc::SECCOMP_RET_ERRNO | libc::EOPNOTSUPP as u32);
+    let allow = stmt(RET_K, libc::SECCOMP_RET_ALLOW);
+    if !kill_at_file_write {
+        // if arch == x86-64 && nr == openat && args[2] & __O_TMPFILE:
+        // return ERRNO(EOPNOTSUPP); else allow.
+        return vec![
+            stmt(LD_W_ABS, 4),
+            jump(JEQ_K, AUDIT_ARCH_X86_64, 0, 5),
+            stmt(LD_W_ABS, 0),
+            jump(JEQ_K, libc::SYS_openat as u32, 0, 3),
+            stmt(LD_W_ABS, 32),
+            jump(JSET_K, O_TMPFILE_BIT, 0, 1),
+            eopnotsupp,
+            allow,
+        ];
+    }
+    // As above, and: if nr == write && args[0] >= 3: kill the process.
+    vec![
+        stmt(LD_W_ABS, 4),                           // 0
+        jump(JEQ_K, AUDIT_ARCH_X86_64, 0, 9),        // 1: else 11
+        stmt(LD_W_ABS, 0),                           // 2
+        jump(JEQ_K, libc::SYS_openat as u32, 0, 2),  // 3: else 6
+        stmt(LD_W_ABS, 32),                          // 4
+        jump(JSET_K, O_TMPFILE_BIT, 3, 5),           // 5: 9 or 11
+        jump(JEQ_K, libc::SYS_write as u32, 0, 4),   // 6: else 11
+        stmt(LD_W_ABS, 16),                          // 7
+        jump(JGE_K, 3, 1, 2),                        // 8: 10 or 11
+        eopnotsupp,                                  // 9
+        stmt(RET_K, libc::SECCOMP_RET_KILL_PROCESS), // 10
+        allow,                                       // 11
+    ]
 }
