@@ -3,11 +3,11 @@
 MODULE.bazel of this module uses it; users never call it themselves:
 
     crates = use_extension("//rules:extensions.bzl", "crates")
-    use_repo(crates, "rules_rust_multiarch_crates", "rules_rust_multiarch_rules_rust_features")
+    use_repo(crates, "rules_rust_multiarch_crates", "rules_rust_multiarch_rules_rust_probe")
 
-It also declares `@rules_rust_multiarch_rules_rust_features`: which optional
-attributes and settings the rules_rust in use has
-(rules/private/rules_rust_features.bzl).
+It also declares `@rules_rust_multiarch_rules_rust_probe`: where the
+rules_rust in use defines its rustc-flag settings and which optional
+attributes and settings it has (rules/private/rules_rust_probe.bzl).
 
 It declares the same repositories as WORKSPACE mode's
 `rules_rust_multiarch_dependencies()`, from the one list in
@@ -23,11 +23,11 @@ http_archive per crate (rules_rust 0.73.0 cargo/private/internal_extensions.bzl:
 
 load("@bazel_features//:features.bzl", "bazel_features")
 load("//rules/private:crate_repositories.bzl", "crate_repositories")
-load("//rules/private:rules_rust_features.bzl", "REPO_NAME", "rules_rust_features")
+load("//rules/private:rules_rust_probe.bzl", "REPO_NAME", "rules_rust_probe")
 
 def _crates_impl(module_ctx):
     direct = crate_repositories(if_absent = False)
-    rules_rust_features(name = REPO_NAME)
+    rules_rust_probe(name = REPO_NAME)
     direct.append(REPO_NAME)
     kwargs = {
         "root_module_direct_deps": direct,
@@ -42,6 +42,6 @@ def _crates_impl(module_ctx):
     return module_ctx.extension_metadata(**kwargs)
 
 crates = module_extension(
-    doc = "The crates of rules_rust_multiarch's launcher and CLI (`@rules_rust_multiarch_crates`). Takes no tags.",
+    doc = "The crates of rules_rust_multiarch's launcher and CLI (`@rules_rust_multiarch_crates`), and what the rules_rust in use offers (`@rules_rust_multiarch_rules_rust_probe`). Takes no tags.",
     implementation = _crates_impl,
 )

@@ -12,8 +12,7 @@ Bzlmod users need none of this: MODULE.bazel declares the same repositories
 
 load("@bazel_tools//tools/build_defs/repo:utils.bzl", "maybe")
 load("//rules/private:crate_repositories.bzl", "crate_repositories")
-load("//rules/private:rules_rust_features.bzl", "REPO_NAME", "rules_rust_features")
-load("//rules/private:rules_rust_layout.bzl", "LAYOUT_REPO_NAME", "rules_rust_layout_repository")
+load("//rules/private:rules_rust_probe.bzl", "REPO_NAME", "rules_rust_probe")
 
 def rules_rust_multiarch_dependencies():
     """Declares the launcher's and the CLI's crates (crates.io, pinned by sha256) and their hub.
@@ -22,16 +21,13 @@ def rules_rust_multiarch_dependencies():
     aliases them, the same repository that MODULE.bazel gets from this
     module's `crates` extension (//rules:extensions.bzl). Repositories that
     already exist are left alone (`maybe`). Also declares
-    `@rules_rust_multiarch_rules_rust_features`, which tells the ruleset what
-    the rules_rust in use offers (rules/private/rules_rust_features.bzl), and
-    `@rules_rust_multiarch_layout`, where it defines its rustc-flag settings
-    (rules/private/rules_rust_layout.bzl).
+    `@rules_rust_multiarch_rules_rust_probe`, which tells the ruleset what
+    the rules_rust in use offers: where it defines its rustc-flag settings
+    (the transitions need the real labels, not aliases) and which optional
+    attributes and settings it has (rules/private/rules_rust_probe.bzl); it
+    reads @rules_rust, so call this after rules_rust is declared.
     rules_rust itself, `@platforms` and a registered Rust toolchain are the
     caller's to set up.
     """
     crate_repositories(if_absent = True)
-    maybe(rules_rust_features, name = REPO_NAME)
-
-    # Which labels this rules_rust gives its rustc-flag settings (the
-    # transitions need the real ones, not aliases).
-    maybe(rules_rust_layout_repository, name = LAYOUT_REPO_NAME)
+    maybe(rules_rust_probe, name = REPO_NAME)

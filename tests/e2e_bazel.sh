@@ -122,7 +122,7 @@ PY
 
 # setting_label NAME: the label of rules_rust's build setting NAME in the
 # rules_rust under test ("" when it has none), found as
-# rules/private/rules_rust_layout.bzl finds it: a line starting with
+# rules/private/rules_rust_probe.bzl finds it: a line starting with
 # `NAME(` in rust/settings/BUILD.bazel, else in the root BUILD file.
 setting_label() {
     local name="$1" pkg file

@@ -1,7 +1,7 @@
 """`rust_multiarch_binary`: one executable holding a build of a Rust program per x86-64 level."""
 
 load("@rules_rust//rust:defs.bzl", "rust_binary")
-load("@rules_rust_multiarch_rules_rust_features//:features.bzl", "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR")
+load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR")
 load(":cpus.bzl", "BASELINE", "LEVELS", "TARGET_CPUS")
 load(":launcher_link.bzl", "LAUNCHER_LINK_LIBS_OUTPUT_GROUP", "launcher_link")
 load(":pack.bzl", "COMPILE_DATA_OUTPUT_GROUP", "multiarch_pack")

@@ -31,7 +31,7 @@ command line and writes a rustc argument file for the launcher's
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load("@bazel_tools//tools/cpp:toolchain_utils.bzl", "find_cpp_toolchain")
-load("@rules_rust_multiarch_rules_rust_features//:features.bzl", "LINKER_PREFERENCE_SETTING")
+load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "LINKER_PREFERENCE_SETTING")
 
 # Output group of the files the argument file points at (empty archives,
 # the `ld.gold` stand-in).

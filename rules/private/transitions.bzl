@@ -3,7 +3,7 @@
 Both read and write the settings listed once in _SETTINGS:
 - rules_rust's rustc-flag settings, by the label of the rule that defines
   them in the installed rules_rust (never an alias: see
-  rules_rust_layout.bzl): `extra_rustc_flags`, and `extra_rustc_flag` and
+  rules_rust_probe.bzl): `extra_rustc_flags`, and `extra_rustc_flag` and
   `per_crate_rustc_flag` where that rules_rust has them (0.73.0, not 0.7.0).
   rules_rust adds their values to every rustc call in the target
   configuration and none in the exec configuration (rules_rust 0.73.0
@@ -23,7 +23,7 @@ removed from the three settings, so only the toolchain's flags (before it)
 and the target's `rustc_flags` (checked by the macro) could override it.
 """
 
-load("@rules_rust_multiarch_layout//:layout.bzl", "SETTING_PACKAGES")
+load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "SETTING_PACKAGES")
 load(":cpus.bzl", "BASELINE", "TARGET_CPUS", "levels_error", "sorted_levels")
 load(":rustc_flags.bzl", "strip_cpu_flags", "strip_per_crate_cpu_flags")
 

@@ -1,4 +1,4 @@
-"""Unit tests of the rustc-flag helpers, the rules_rust layout detection and the transitions' settings.
+"""Unit tests of the rustc-flag helpers, the rules_rust probe and the transitions' settings.
 
 Native analysis_test rules (skylib's unittest is not available offline):
 each compares helper results with expected values and reports every
@@ -7,7 +7,7 @@ mismatch.
 
 # Unit tests of private helpers (rules/ARCHITECTURE.md allows these two).
 # buildifier: disable=bzl-visibility
-load("@rules_rust_multiarch//rules/private:rules_rust_layout.bzl", "find_setting_packages")
+load("@rules_rust_multiarch//rules/private:rules_rust_probe.bzl", "find_setting_packages", "has_cc_common_link_attr", "linker_preference_setting", "probe_bzl_content")
 
 # buildifier: disable=bzl-visibility
 load("@rules_rust_multiarch//rules/private:rustc_flags.bzl", "cpu_flags", "strip_cpu_flags", "strip_per_crate_cpu_flags")
@@ -116,6 +116,52 @@ def _rustc_flags_test_impl(ctx):
     }), {"extra_rustc_flags": ""})
     _check(errors, "layout none", find_setting_packages({"": "# extra_rustc_flags( in a comment\n"}), {})
 
+    # rust_binary's `experimental_use_cc_common_link` (rules_rust 0.73.0
+    # rust/private/rust.bzl:934-946); 0.7.0 has none, and another rule's
+    # bool attribute of the same name does not count.
+    _check(errors, "cc_common_link 0.73", has_cc_common_link_attr(
+        "_EXPERIMENTAL_USE_CC_COMMON_LINK_ATTRS = {\n    \"experimental_use_cc_common_link\": attr.int(\n        values = [-1, 0, 1],\n",
+    ), True)
+    _check(errors, "cc_common_link bool", has_cc_common_link_attr("    \"experimental_use_cc_common_link\": attr.bool(\n"), False)
+    _check(errors, "cc_common_link none", has_cc_common_link_attr(""), False)
+
+    # toolchain_linker_preference: in //rust/settings (0.73.0
+    # rust/settings/BUILD.bazel:138), spelled as this Bazel spells the repository.
+    _check(errors, "linker preference 0.73", linker_preference_setting(
+        {"rust/settings": "extra_rustc_flags()\n\ntoolchain_linker_preference()\n"},
+        "@@rules_rust+",
+    ), "@@rules_rust+//rust/settings:toolchain_linker_preference")
+    _check(errors, "linker preference root only", linker_preference_setting(
+        {"": "toolchain_linker_preference()\n", "rust/settings": "bool_flag(\n    name = \"other\",\n)\n"},
+        "@rules_rust",
+    ), "")
+    _check(errors, "linker preference none", linker_preference_setting({}, "@rules_rust"), "")
+
+    # The generated probe.bzl: settings in SETTING_NAMES order, the rest as Starlark literals.
+    _check(errors, "probe.bzl 0.73", probe_bzl_content(
+        {"per_crate_rustc_flag": "rust/settings", "extra_rustc_flags": "rust/settings"},
+        True,
+        "@rules_rust//rust/settings:toolchain_linker_preference",
+    ).splitlines()[3:], [
+        "SETTING_PACKAGES = {",
+        "    \"extra_rustc_flags\": \"rust/settings\",",
+        "    \"per_crate_rustc_flag\": \"rust/settings\",",
+        "}",
+        "",
+        "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR = True",
+        "",
+        "LINKER_PREFERENCE_SETTING = \"@rules_rust//rust/settings:toolchain_linker_preference\"",
+    ])
+    _check(errors, "probe.bzl 0.7.0", probe_bzl_content({"extra_rustc_flags": ""}, False, "").splitlines()[3:], [
+        "SETTING_PACKAGES = {",
+        "    \"extra_rustc_flags\": \"\",",
+        "}",
+        "",
+        "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR = False",
+        "",
+        "LINKER_PREFERENCE_SETTING = \"\"",
+    ])
+
     # The transitions, over the settings this rules_rust has.
     flags = RULES_RUST_SETTINGS["extra_rustc_flags"]
     user = ["--cfg=u", "-Ctarget-cpu=native", "-Ctarget-feature=+crt-static,+avx2"]
@@ -134,7 +180,7 @@ def _rustc_flags_test_impl(ctx):
     return [AnalysisTestResultInfo(success = not errors, message = "\n".join(errors))]
 
 rustc_flags_test = rule(
-    doc = "Checks rustc_flags.bzl and rules_rust_layout.bzl on fixed inputs.",
+    doc = "Checks rustc_flags.bzl, rules_rust_probe.bzl and the transitions' settings on fixed inputs.",
     implementation = _rustc_flags_test_impl,
     analysis_test = True,
 )
