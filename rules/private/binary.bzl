@@ -205,12 +205,12 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         halves decoded on two threads) or "none" (as built; nothing to
         decode, about 4x the size).
       launcher_linking: str, how the launcher is linked. It links no C
-        library either way (about 95 KB in `-c opt`, no debug info in any
+        library either way (about 137 KB in `-c opt`, no debug info in any
         mode). "static" (default): a
         static PIE (`-Ctarget-feature=+crt-static`) that applies its own
         relocations; nothing runs before it. "dynamic": a PIE that the
         system's dynamic loader (ld.so) maps and relocates first, about
-        0.3 ms more per start at the same size; for systems or tools that
+        1 ms more per start at the same size (BENCHMARKS.md); for systems or tools that
         do not accept static PIEs. The program's own builds are linked as
         their attributes say either way.
       **kwargs: attributes of `rust_binary` for the program (`srcs`, `deps`,
