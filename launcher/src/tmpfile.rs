@@ -5,7 +5,9 @@
 //! directory and linked to the entry's name only when complete (systemd's
 //! `link_tmpfile()`): a start killed while writing, or a decode that fails,
 //! leaves nothing behind, and starts in different PID namespaces sharing a
-//! cache cannot collide. `linkat(fd, "", AT_EMPTY_PATH)` needs
+//! cache cannot collide. Its writable descriptor is closed before it gets
+//! its name, so another start never finds a complete entry that it cannot
+//! execute (ETXTBSY). `linkat(fd, "", AT_EMPTY_PATH)` needs
 //! `CAP_DAC_READ_SEARCH`; without it the file is linked through its
 //! `/proc/self/fd/N` link with `AT_SYMLINK_FOLLOW`, as open(2) documents.
 //!
@@ -51,6 +53,7 @@ pub fn write_and_link(
             // The umask may have taken the execute bit: set the mode explicitly.
             sys::fchmod(&fd, 0o700).map_err(|e| err("cannot chmod a new file in", dir, b"", e))?;
             write(&fd)?;
+            let fd = read_only(fd);
             match link_replacing(&fd, dir, name) {
                 Ok(()) => return Ok(()),
                 // Neither way of linking works here: write a named file.
@@ -63,6 +66,23 @@ pub fn write_and_link(
         Err(e) => return Err(err("cannot create a file in", dir, b"", e)),
     }
     write_named(dir, name, write)
+}
+
+/// A read-only descriptor of the written file `fd`, which is closed: a
+/// file is never given its name while this start still holds it open for
+/// writing, or another start that finds it complete would fail to execute
+/// it (ETXTBSY). Reopened through `/proc/self/fd/N`; without `/proc`, `fd`
+/// itself (linked then only with `CAP_DAC_READ_SEARCH`).
+fn read_only(fd: Fd) -> Fd {
+    let proc_path = bformat!(32, "/proc/self/fd/{}", fd.0);
+    let reopened = proc_path
+        .as_cstr()
+        .ok_or(Errno::EINVAL)
+        .and_then(|c| sys::openat(sys::AT_FDCWD, c, sys::O_RDONLY | sys::O_CLOEXEC, 0));
+    match reopened {
+        Ok(ro) => ro,
+        Err(_) => fd,
+    }
 }
 
 /// Links the unnamed file `fd` as `name` in `dir`, replacing an existing
@@ -124,6 +144,8 @@ fn write_named(
         .map_err(|e| err("cannot chmod", dir, tmp.as_bytes(), e))
         .and_then(|()| write(&fd))
         .and_then(|()| {
+            // Closed before it gets its name: see `read_only`.
+            drop(fd);
             sys::renameat(&dir.fd, tmp_c, name)
                 .map_err(|e| err("cannot rename into", dir, name.to_bytes(), e))
         });
