@@ -243,6 +243,10 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         visibility = ["//visibility:private"],
     )
 
+    # The same for filegroups: Bazel 4.2.3's filegroup has no
+    # target_compatible_with.
+    internal_filegroup = {k: v for k, v in internal.items() if k != "target_compatible_with"}
+
     rust_binary(
         name = name + ".variant",
         crate_name = crate_name,
@@ -261,10 +265,7 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         name = name + ".pack_data",
         srcs = [":{}.pack".format(name)],
         output_group = COMPILE_DATA_OUTPUT_GROUP,
-        # (Bazel 4.2.3's filegroup has no target_compatible_with.)
-        tags = internal["tags"],
-        testonly = testonly,
-        visibility = internal["visibility"],
+        **internal_filegroup
     )
     launcher_link(
         name = name + ".launcher_link",
@@ -275,10 +276,7 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         name = name + ".launcher_link_libs",
         srcs = [":{}.launcher_link".format(name)],
         output_group = LAUNCHER_LINK_LIBS_OUTPUT_GROUP,
-        # (Bazel 4.2.3's filegroup has no target_compatible_with.)
-        tags = internal["tags"],
-        testonly = testonly,
-        visibility = internal["visibility"],
+        **internal_filegroup
     )
 
     # The launcher is linked by rustc even where rules_rust links programs

@@ -60,16 +60,11 @@ fi
 exec "$ld" "$@"
 """
 
-def _cc_toolchain(ctx):
-    return find_cpp_toolchain(ctx)
-
-def _cc_link_command_line(ctx):
+def _cc_link_command_line(ctx, cc_toolchain):
     # The command line rules_rust builds (rustc.bzl:392-436). `cc_common` is
     # the global of Bazel 4 to 8, not a load from @rules_cc (as rules_rust
     # 0.73.0 rustc.bzl:26 does): the rules_cc of rules_rust 0.7.0's era has no
     # cc/common/cc_common.bzl.
-    cc_toolchain = find_cpp_toolchain(ctx)
-
     # buildifier: disable=native-cc-common
     feature_configuration = cc_common.configure_features(
         ctx = ctx,
@@ -132,7 +127,8 @@ def picks_gold(args):
 def _launcher_link_impl(ctx):
     # An unknown `linking` fails in multiarch_binary's analysis, naming
     # rust_multiarch_binary's attribute.
-    args = _cc_link_command_line(ctx)
+    cc_toolchain = find_cpp_toolchain(ctx)
+    args = _cc_link_command_line(ctx, cc_toolchain)
     preference = "none"
     if ctx.attr._linker_preference:
         preference = ctx.attr._linker_preference[BuildSettingInfo].value
@@ -143,7 +139,7 @@ def _launcher_link_impl(ctx):
         gold = ctx.actions.declare_file("{}/bin/ld.gold".format(ctx.label.name))
         ctx.actions.write(
             gold,
-            _GOLD_STAND_IN.format(ld = _cc_toolchain(ctx).ld_executable.replace("'", "")),
+            _GOLD_STAND_IN.format(ld = cc_toolchain.ld_executable.replace("'", "")),
             is_executable = True,
         )
         tools.append(gold)
