@@ -41,8 +41,7 @@ case $runs in ''|*[!0-9]*|0) echo "--runs needs a positive number" >&2; exit 2 ;
 command -v cargo >/dev/null || { echo "cargo is needed (rustup)" >&2; exit 2; }
 command -v cc >/dev/null || { echo "a C compiler is needed (apt-get install gcc)" >&2; exit 2; }
 
-target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target=$("$root/tests/cargo_target_dir.sh")
 bench=$target/bench/checksum
 mkdir -p "$bench"
 tmp=$(mktemp -d "$bench/tmp.XXXXXX")

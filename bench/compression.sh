@@ -32,8 +32,7 @@ while [ $# -gt 0 ]; do
     *) dirs+=("$1"); shift ;;
   esac
 done
-target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target=$("$root/tests/cargo_target_dir.sh")
 if [ ${#dirs[@]} -eq 0 ]; then
   dirs=("$target/bench/peers/workload" "$target/bench/peers/workload_big")
 fi

@@ -56,8 +56,7 @@ if ! command -v cc >/dev/null || [ ! -e /usr/lib/x86_64-linux-gnu/libc.a ]; then
 fi
 command -v cargo >/dev/null || { echo "cargo is needed (rustup)" >&2; exit 2; }
 
-target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target=$("$root/tests/cargo_target_dir.sh")
 bench=$target/bench
 mkdir -p "$bench"
 tmp=$(mktemp -d "$bench/tmp.XXXXXX")

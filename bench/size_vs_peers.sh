@@ -82,8 +82,7 @@ if ! command -v bazel >/dev/null; then
 fi
 command -v cargo >/dev/null || { echo "size_vs_peers.sh: cargo is needed (rustup)" >&2; exit 2; }
 
-target=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target=$("$root/tests/cargo_target_dir.sh")
 bench=$target/bench/peers
 mkdir -p "$bench"
 tmp=$(mktemp -d "$bench/tmp.XXXXXX")

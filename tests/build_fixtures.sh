@@ -16,8 +16,7 @@ set -o errexit -o nounset -o pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cargo=${CARGO:-cargo}
-target=$("$cargo" metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+target=$("$root/tests/cargo_target_dir.sh")
 out=${1:-$target/fixtures}
 pad_mib=${PAYLOAD_PAD_MIB:-0}
 mkdir -p "$out"
