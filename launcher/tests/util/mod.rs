@@ -165,7 +165,7 @@ pub fn std_has(name: &str) -> Option<bool> {
 }
 
 /// The level that std's run-time feature detection implies: a second
-/// opinion, independent of raw-cpuid and of `Facts::level`, which the tests
+/// opinion, independent of the launcher's CPUID code, which the tests
 /// (and anyone doubting a detection) compare `detect::detect` against.
 pub fn level_from_std() -> Level {
     let v2 = is_x86_feature_detected!("cmpxchg16b")
@@ -278,7 +278,7 @@ unsafe fn xgetbv0() -> u64 {
 }
 
 /// std has no name for LAHF/SAHF: CPUID 0x8000_0001 ECX bit 0, read with
-/// core's intrinsic rather than raw-cpuid.
+/// core's intrinsic.
 // `__cpuid` is a safe function since Rust 1.87 and unsafe before.
 #[allow(unused_unsafe)]
 fn lahf_sahf_from_cpuid() -> bool {
