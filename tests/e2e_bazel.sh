@@ -406,6 +406,39 @@ test_f() {
     expect_build_error //bad_levels:bad_compression 'attribute `compression`: unknown value "zip"; allowed values are'
     expect_build_error //bad_levels:bad_linking \
         'attribute `launcher_linking`: unknown value "musl"; allowed values are "static", "dynamic"'
+    test_f_variants
+}
+
+# expect_analysis_error TARGET WANT...: expect_build_error, and Bazel
+# reports the failure at analysis (not while the BUILD file loads).
+expect_analysis_error() {
+    local target="$1"
+    shift
+    expect_build_error "$target" "$@" "Analysis of target '$target' failed"
+}
+
+# f (issue 12). bad `variants` values (tests/bazel/bad_variants) fail at
+# analysis, naming the attribute, the variant and the fix.
+test_f_variants() {
+    local base='"x86-64": multiarch_variant(cpu = "x86-64")'
+    expect_analysis_error //bad_variants:unknown_cpu \
+        'attribute `variants`: variant "zen": unknown CPU "znver9" (close: "znver1"' '`rustc --print target-cpus` lists'
+    expect_analysis_error //bad_variants:native_cpu \
+        'attribute `variants`: variant "host": -Ctarget-cpu=native names the build machine'"'"'s CPU: name a CPU'
+    expect_analysis_error //bad_variants:unknown_feature \
+        'attribute `variants`: variant "fp": unknown feature "avx512fp17" (close: "avx512fp16")' '`rustc --print target-features`'
+    expect_analysis_error //bad_variants:non_cpu_feature \
+        'attribute `variants`: variant "static": feature "crt-static" is not a CPU feature: put it in `rustc_flags`'
+    expect_analysis_error //bad_variants:same_flags \
+        'attribute `variants`: variants "genoa" and "zen4" both build -Ctarget-cpu=znver4'
+    expect_analysis_error //bad_variants:bad_name \
+        'attribute `variants`: name "Zen4" must be 1-32 characters of a-z, 0-9'
+    expect_analysis_error //bad_variants:short_level_name \
+        'attribute `variants`: name "v3" is a short level name: name the level variant "x86-64-v3"'
+    expect_analysis_error //bad_variants:no_baseline \
+        'attribute `variants` has no baseline variant (one that every x86-64 CPU runs): add '"$base"
+    expect_analysis_error //bad_variants:levels_and_variants 'attributes `levels` and `variants` are exclusive'
+    expect_analysis_error //bad_variants:empty_variants 'attribute `variants` must not be empty' "$base"
 }
 
 # elf_linking FILE: "static-pie" for an ET_DYN file with no PT_INTERP, no
