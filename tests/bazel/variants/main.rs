@@ -39,12 +39,16 @@ fn level() -> &'static str {
     }
 }
 
+/// The variant select() on //rules/settings:variant saw, as a marker that
+/// tests/e2e_bazel.sh (test v) also finds in the file of each build.
+const SELECTED: &str = concat!("fleet-select:", env!("FLEET_VARIANT"), ";");
+
 fn main() {
     let on: Vec<&str> = FEATURES.iter().filter(|f| f.1).map(|f| f.0).collect();
     println!(
-        "variant {} (select() chose: {}, level: {}); features: {}",
+        "variant {} ({} level: {}); features: {}",
         variant_from_features(),
-        env!("FLEET_VARIANT"),
+        SELECTED,
         level(),
         on.join(",")
     );
