@@ -23,7 +23,8 @@ def _level_setting_impl(ctx):
 level_setting = rule(
     doc = """\
 The x86-64 level the current configuration builds for: "v1" ... "v4" inside
-a `rust_multiarch_binary` variant, "" everywhere else (including the launcher).
+a `rust_multiarch_binary` variant whose flags are exactly that level's (every
+`levels` build), "" everywhere else (other variants, the launcher).
 
 Only rust_multiarch_binary's transition sets it (it is not a command-line
 flag). `select()` on the `config_setting`s next to it in //rules/settings.
