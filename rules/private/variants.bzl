@@ -23,6 +23,7 @@ _FEATURE_FLAG = "-Ctarget-feature="
 _NAME_FIRST = "abcdefghijklmnopqrstuvwxyz0123456789"
 _NAME_REST = _NAME_FIRST + "._-"
 _NAME_MAX = 32
+
 # Output groups of the bundle that are not variants start with this
 # (binary.bzl); variant names may not.
 RESERVED_PREFIX = "multiarch_"

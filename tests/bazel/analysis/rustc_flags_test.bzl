@@ -5,7 +5,9 @@ each compares helper results with expected values and reports every
 mismatch.
 """
 
-# Unit tests of private helpers (rules/ARCHITECTURE.md allows these two).
+load("@rules_rust_multiarch//rules:defs.bzl", "multiarch_variant")
+
+# Unit tests of private helpers (rules/ARCHITECTURE.md allows these).
 # buildifier: disable=bzl-visibility
 load("@rules_rust_multiarch//rules/private:rules_rust_probe.bzl", "find_setting_packages", "has_cc_common_link_attr", "linker_preference_setting", "probe_bzl_content", "toolchain_type_label")
 
@@ -14,9 +16,6 @@ load("@rules_rust_multiarch//rules/private:rustc_flags.bzl", "cpu_flags", "strip
 
 # buildifier: disable=bzl-visibility
 load("@rules_rust_multiarch//rules/private:transitions.bzl", "RULES_RUST_SETTINGS", "SETTINGS", "baseline_settings", "variant_settings")
-
-# buildifier: disable=bzl-visibility
-load("@rules_rust_multiarch//rules/private:variants.bzl", "multiarch_variant")
 
 def _check(errors, name, got, want):
     if got != want:
