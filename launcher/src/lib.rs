@@ -29,7 +29,9 @@ pub mod codec;
 pub mod detect;
 pub mod env;
 pub mod exec_linux;
+pub mod hostconf;
 pub mod level;
+pub mod prepared;
 #[doc(hidden)]
 pub mod rt;
 pub mod select;
@@ -45,8 +47,9 @@ pub use level::Level;
 use core::fmt::Write as _;
 use env::{Config, ExecMode};
 use exec_linux::{Args, Cache, ExecError, Lookup, Message};
+use hostconf::HostExec;
 use sys::Errno;
-use text::Buf;
+use text::{Buf, Escaped};
 
 /// The exit status of every launcher failure, as `env(1)` uses for a
 /// command that was found but could not be run.
@@ -133,6 +136,7 @@ pub unsafe fn main(
 /// How the build was started, for the log line.
 #[derive(Clone, Copy)]
 enum Via {
+    Prepared,
     Cache,
     NewCacheEntry,
     Memfd,
@@ -150,7 +154,11 @@ fn run(
     } else {
         Config::from_env(env.clone()).map_err(|e| bformat!(1024, "{e}"))?
     };
-    let cpu = detect::detect();
+    // Root's settings for the host, read also in secure mode.
+    let host = hostconf::load().map_err(|e| bformat!(1024, "{e}"))?;
+    let detected = detect::detect();
+    // The host's cap is a mask on the detected CPU, applied before selection.
+    let cpu = hostconf::capped(detected, host.settings.cap);
     let mut request = config.request;
     // Extracting never runs the build, so any embedded level may be asked for.
     request.force |= config.extract;
@@ -159,7 +167,17 @@ fn run(
         .variant(choice.level)
         .ok_or_else(|| bformat!(1024, "internal error: {} selected but not embedded", choice.level))?;
 
-    let mut notes = Buf::<128>::new();
+    let mut notes = Buf::<640>::new();
+    if let Some(cap) = host.settings.cap {
+        let _ = write!(notes, "; capped at {cap} by {}", hostconf::PATH);
+    }
+    if let Some(why) = &host.ignored {
+        let _ = write!(notes, "; host settings ignored: {why}");
+    }
+    if let Some(key) = &host.settings.unknown {
+        let _ =
+            write!(notes, "; unknown key {} in {} ignored", text::Escaped(key.as_bytes()), hostconf::PATH);
+    }
     if let Some(asked) = choice.fell_back_from {
         let _ = write!(notes, "; MULTIARCH_LEVEL={} not embedded", asked.short_name());
     }
@@ -171,7 +189,7 @@ fn run(
             return;
         }
         let mut line = Buf::<1400>::new();
-        let _ = write!(line, "[multiarch] {verb} {} (cpu {cpu}; embedded", choice.level);
+        let _ = write!(line, "[multiarch] {verb} {} (cpu {detected}; embedded", choice.level);
         for level in Level::ALL {
             if bundle.variant(level).is_some() {
                 let _ = write!(line, " {}", level.short_name());
@@ -179,6 +197,7 @@ fn run(
         }
         line.push(match via {
             None => b"",
+            Some(Via::Prepared) => b"; via prepared install",
             Some(Via::Cache) => b"; via cache",
             Some(Via::NewCacheEntry) => b"; via cache, written now",
             Some(Via::Memfd) => b"; via memfd",
@@ -192,7 +211,7 @@ fn run(
         return extract(variant.blob);
     }
 
-    let mode = if secure { ExecMode::Memfd } else { config.exec };
+    let ways = Ways::new(if secure { None } else { Some(config.exec) }, host.settings.exec)?;
     let memfd = |extra: &dyn core::fmt::Display| {
         let name = exec_linux::memfd_name(argv0, bundle.program, choice.level.cpu_name());
         // Logged only once the memfd is ready: a start that fails before
@@ -203,33 +222,123 @@ fn run(
             None => ExecError::Memfd(bformat!(1024, "bad memfd name")),
         }
     };
-    let cache_err = match mode {
-        ExecMode::Memfd => return Err(bformat!(1024, "{}", memfd(&""))),
-        ExecMode::Cache | ExecMode::Auto => {
-            match try_cache(bundle, variant.blob, env, args, |via| log("starting", Some(via), &"")) {
-                Ok(never) => match never {},
-                Err(e) => e,
+
+    // 1. A prepared install (issue 14): never written, never decoded.
+    let mut prepared_note = Buf::<1100>::new();
+    let mut prepared_err = bformat!(1024, "none");
+    if ways.prepared {
+        // Secure mode: only root's tree at the fixed root.
+        let root = prepared::root((!secure).then(|| env.clone())).map_err(|e| bformat!(1024, "{e}"))?;
+        let trusted = if secure { 0 } else { sys::geteuid() };
+        match prepared::lookup(&root, variant.blob, bundle.program, trusted) {
+            prepared::Found::Entry(entry) => {
+                log("starting", Some(Via::Prepared), &"");
+                return Err(bformat!(1024, "{}", exec_linux::exec_entry(&entry, args)));
+            }
+            prepared::Found::Absent => {
+                prepared_err = bformat!(
+                    1024,
+                    "no entry {}/{}/{}",
+                    root,
+                    Escaped(&variant.blob.cache_key()),
+                    bundle.program
+                );
+            }
+            prepared::Found::Unusable(why) => {
+                let _ = write!(prepared_note, "; prepared install unusable: {why}");
+                prepared_err = why;
             }
         }
+    }
+    if !ways.cache && !ways.memfd {
+        return Err(bformat!(
+            1024,
+            "could not start {} from a prepared install ({prepared_err}; {}); run `multiarch install` for this bundle",
+            choice.level,
+            ways.why_only
+        ));
+    }
+
+    // 2. The per-user cache.
+    let cache_err = if ways.cache {
+        match try_cache(bundle, variant.blob, env, args, |via| log("starting", Some(via), &prepared_note)) {
+            Ok(never) => match never {},
+            Err(e) => Some(e),
+        }
+    } else {
+        None
     };
     // A damaged build is as damaged in a memfd: say so once, without a
     // second decode.
-    if let ExecError::Decode(e) = &cache_err {
+    if let Some(ExecError::Decode(e)) = &cache_err {
         return Err(bformat!(1024, "{e}"));
     }
-    if mode == ExecMode::Cache {
-        return Err(bformat!(1024, "{cache_err} (MULTIARCH_EXEC=cache; unset it to fall back to a memfd)"));
+    if let (Some(cache_err), false) = (&cache_err, ways.memfd) {
+        if ways.prepared {
+            return Err(bformat!(
+                1024,
+                "could not start {} without a memfd ({}): tried a prepared install ({prepared_err}) and the cache ({cache_err})",
+                choice.level,
+                ways.why_only
+            ));
+        }
+        return Err(bformat!(1024, "{cache_err} ({}; unset it to fall back to a memfd)", ways.why_only));
     }
+
+    // 3. A sealed memfd.
+    let Some(cache_err) = cache_err else {
+        return Err(bformat!(1024, "{}", memfd(&prepared_note)));
+    };
     let reason = match &cache_err {
         ExecError::Cache(why) => bformat!(1024, "{why}"),
         other => bformat!(1024, "{other}"),
     };
-    let memfd_err = memfd(&format_args!("; cache unusable: {reason}"));
+    let memfd_err = memfd(&format_args!("{prepared_note}; cache unusable: {reason}"));
     Err(bformat!(
         1024,
         "could not start {}: tried the cache ({cache_err}) and a memfd ({memfd_err})",
         choice.level
     ))
+}
+
+/// The ways a build may be started, in the order they are tried.
+struct Ways {
+    prepared: bool,
+    cache: bool,
+    memfd: bool,
+    /// What allowed only the ways above, for messages.
+    why_only: &'static str,
+}
+
+impl Ways {
+    /// From `MULTIARCH_EXEC` (`None` in secure mode, where it is ignored)
+    /// and the host's `exec` setting, which forbids memfds for every bundle.
+    fn new(mode: Option<ExecMode>, host: HostExec) -> Result<Ways, Message> {
+        let memfd = host != HostExec::NoMemfd;
+        let by_host = "exec = no-memfd in /etc/multiarch.conf";
+        let (prepared, cache, why_only) = match mode {
+            // Secure mode: root's prepared install, else a memfd; never
+            // the cache, which the invoker's environment would choose.
+            None => (
+                true,
+                false,
+                if memfd { "secure mode" } else { "secure mode and exec = no-memfd in /etc/multiarch.conf" },
+            ),
+            Some(ExecMode::Auto) => (true, true, by_host),
+            Some(ExecMode::NoMemfd) => (true, true, "MULTIARCH_EXEC=no-memfd"),
+            Some(ExecMode::Cache) => (false, true, "MULTIARCH_EXEC=cache"),
+            Some(ExecMode::Prepared) => (true, false, "MULTIARCH_EXEC=prepared"),
+            Some(ExecMode::Memfd) if !memfd => {
+                return Err(bformat!(
+                    1024,
+                    "MULTIARCH_EXEC=memfd is refused on this host ({by_host}); unset it"
+                ))
+            }
+            Some(ExecMode::Memfd) => return Ok(Ways { prepared: false, cache: false, memfd, why_only: "" }),
+        };
+        let memfd = memfd && matches!(mode, None | Some(ExecMode::Auto));
+        Ok(Ways { prepared, cache, memfd, why_only })
+    }
 }
 
 /// Starts `blob` from the cache, writing the entry first if needed.
