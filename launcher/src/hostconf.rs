@@ -3,8 +3,8 @@
 //! also in secure mode (setuid), because only root can write it.
 //!
 //! ```text
-//! # /etc/multiarch.conf
-//! cap = x86-64-v3     # not here: comments take whole lines
+//! # /etc/multiarch.conf (a comment takes a whole line)
+//! cap = x86-64-v3
 //! exec = no-memfd
 //! ```
 //!
@@ -220,7 +220,7 @@ pub fn load() -> Result<HostConf, Message> {
     }
     match parse(&buf[..len]) {
         Ok(settings) => Ok(HostConf { settings, ignored: None }),
-        Err(e) => Err(bformat!(1024, "{PATH} {e}; fix the file (see the README, \"Host settings\")")),
+        Err(e) => Err(bformat!(1024, "{PATH} {e}; fix the file (see the README, \"Host cap\")")),
     }
 }
 
