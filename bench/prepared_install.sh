@@ -72,6 +72,7 @@ sync
 
 # The tree: usr-lib/multiarch under $tmp, for both bundles of every size.
 usr_lib=$tmp/usr-lib
+mkdir -m 755 "$usr_lib"
 for pad in $pads; do
   for b in full dynamic; do
     "$multiarch" install "$bench/size-$pad/$b/$b" "$usr_lib/multiarch" >/dev/null

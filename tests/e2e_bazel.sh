@@ -888,34 +888,41 @@ test_x() {
     log "x: took $((SECONDS - started)) s (load average:$(uptime | sed 's/.*load average://'))"
 }
 
-# i. the output group multiarch_install is the tree `multiarch install`
-#    lays out (<key>/<program>, every level's build byte for byte), and the
+# i. the output group multiarch_install of the hello example (fastbuild, four
+#    distinct builds) is the tree `multiarch install` lays out
+#    (<key>/<program>, every level's build byte for byte), and the
 #    bundle starts from a copy of it before any cache: through
 #    MULTIARCH_PREPARED_DIR, and (as root, where a mount namespace and
 #    overlayfs are available) at the real /usr/lib/multiarch, as a pkg_tar
 #    with package_dir = "/usr/lib" would place it.
 test_i() {
-    local target=//linking:default_linking bundle tree copy level want key entry line out ok=1
-    bundle="$(bundle_file opt "$target")"
-    tree="$(output_group_file opt "$target" multiarch_install)"
+    local target=$HELLO mode=fastbuild bundle tree copy level want key entry line out ok=1
+    bundle="$(bundle_file "$mode" "$target")"
+    tree="$(output_group_file "$mode" "$target" multiarch_install)"
     if [[ ! -x "$bundle" || ! -d "$tree" || "$(basename "$tree")" != multiarch ]]; then
-        fail "i: $target -c opt: no bundle ($bundle) or no multiarch/ tree in output group multiarch_install ($tree)"
+        fail "i: $target -c $mode: no bundle ($bundle) or no multiarch/ tree in output group multiarch_install ($tree)"
         return
     fi
-    for level in v1 v3; do
-        want="$(output_group_file opt "$target" "${CPU[$level]}")"
+    local keys=()
+    for level in "${LEVELS[@]}"; do
+        want="$(output_group_file "$mode" "$target" "${CPU[$level]}")"
         key="$(sha256sum "$want" | cut -c1-32)"
-        entry="$tree/$key/default_linking"
+        keys+=("$key")
+        entry="$tree/$key/hello"
         if ! cmp -s "$want" "$entry"; then
             fail "i: $entry is not the ${CPU[$level]} build $want"
             ok=0
         fi
     done
-    if [[ "$(find "$tree" -mindepth 1 | wc -l)" != 4 ]]; then
-        fail "i: the tree holds more than two keys with one entry each: $(find "$tree" -mindepth 1)"
+    # One directory and one file per distinct build (identical builds
+    # would share one; hello's differ: each prints its own level).
+    local distinct
+    distinct="$(printf '%s\n' "${keys[@]}" | sort -u | wc -l)"
+    if [[ "$(find "$tree" -mindepth 1 | wc -l)" != "$((2 * distinct))" ]]; then
+        fail "i: want $distinct key directories with one entry each, the tree holds: $(find "$tree" -mindepth 1)"
         ok=0
     fi
-    [[ "$ok" == 1 ]] && pass "i: output group multiarch_install holds <sha256 prefix>/default_linking for v1 and v3, byte for byte"
+    [[ "$ok" == 1 ]] && pass "i: output group multiarch_install holds <sha256 prefix>/hello for v1..v4 ($distinct distinct), byte for byte"
 
     # A copy, as an image would hold it: root's (or ours), not writable by others.
     copy="$WORK/i-root/multiarch"

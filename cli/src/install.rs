@@ -98,7 +98,10 @@ fn open_dir_at(parent: Option<&OwnedFd>, name: &CStr, path: &Path, create: bool)
         } else {
             let e = std::io::Error::last_os_error();
             if e.kind() != std::io::ErrorKind::AlreadyExists {
-                return Err(e).with_context(|| format!("{}: cannot create the directory", path.display()));
+                let hint =
+                    if e.kind() == std::io::ErrorKind::NotFound { " (its parent must exist)" } else { "" };
+                return Err(e)
+                    .with_context(|| format!("{}: cannot create the directory{hint}", path.display()));
             }
         }
     }
