@@ -25,8 +25,9 @@
 //! - The entry is opened `O_PATH | O_NOFOLLOW` relative to `<key>`'s
 //!   descriptor and checked with `fstat` on it: a regular file, owned by
 //!   root or the effective user (secure mode: root), not writable by group
-//!   or others, executable by the effective user (owner bit for its owner,
-//!   the others' bit for everyone else), of exactly the build's size; and
+//!   or others, executable by the effective user (root: any execute bit;
+//!   its owner: the owner's; anyone else: the others'), of exactly the
+//!   build's size; and
 //!   not on a `noexec` mount. That descriptor is what `execveat` runs.
 //! - Its identity is its place: the directory name is the build's SHA-256
 //!   prefix, which `multiarch install` took from the bytes it decoded and
