@@ -380,3 +380,36 @@ fn extract(blob: &Blob) -> Result<(), Message> {
         Err(e) => Err(bformat!(1024, "cannot write the build to stdout: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ways(mode: Option<ExecMode>, host: HostExec) -> (bool, bool, bool) {
+        let w = Ways::new(mode, host).unwrap_or_else(|e| panic!("{mode:?} {host:?}: {e}"));
+        (w.prepared, w.cache, w.memfd)
+    }
+
+    #[test]
+    fn ways_by_mode_secure_mode_and_host() {
+        use ExecMode::*;
+        let (t, f) = (true, false);
+        for (mode, any_host, no_memfd_host) in [
+            (Some(Auto), (t, t, t), (t, t, f)),
+            (Some(Cache), (f, t, f), (f, t, f)),
+            (Some(NoMemfd), (t, t, f), (t, t, f)),
+            (Some(Prepared), (t, f, f), (t, f, f)),
+            (Some(Memfd), (f, f, t), (f, f, f)),
+            // Secure mode: root's tree, else a memfd; never the cache.
+            (None, (t, f, t), (t, f, f)),
+        ] {
+            assert_eq!(ways(mode, HostExec::Auto), any_host, "{mode:?}");
+            if mode == Some(Memfd) {
+                let e = Ways::new(mode, HostExec::NoMemfd).err().map(|m| std::format!("{m}"));
+                assert!(e.is_some_and(|e| e.contains("MULTIARCH_EXEC=memfd is refused on this host")));
+            } else {
+                assert_eq!(ways(mode, HostExec::NoMemfd), no_memfd_host, "{mode:?}, exec = no-memfd");
+            }
+        }
+    }
+}
