@@ -42,7 +42,7 @@ use crate::bformat;
 use crate::level::Level;
 use crate::sys::{self, Errno};
 use crate::text::{Buf, Escaped, Quoted};
-use crate::walk::{self, sys_error, Message, WalkError};
+use crate::walk::{self, sys_error, Message, Name, WalkError};
 
 /// Where the host's settings are.
 pub const PATH: &str = "/etc/multiarch.conf";
@@ -70,7 +70,7 @@ pub struct Settings {
     /// `exec`.
     pub exec: HostExec,
     /// The first unknown key, for the log line.
-    pub unknown: Option<Buf<64>>,
+    pub unknown: Option<Name>,
 }
 
 /// The host's settings as the launcher uses them.
@@ -102,7 +102,7 @@ fn trim(mut s: &[u8]) -> &[u8] {
 }
 
 /// An error of [`parse`]: the line and what is wrong with it.
-pub type ParseError = Buf<512>;
+pub type ParseError = Message;
 
 /// Parses the file's text (see the module docs).
 pub fn parse(text: &[u8]) -> Result<Settings, ParseError> {
@@ -115,7 +115,7 @@ pub fn parse(text: &[u8]) -> Result<Settings, ParseError> {
             continue;
         }
         let Some(eq) = line.iter().position(|&b| b == b'=') else {
-            return Err(bformat!(512, "line {n}: {} is not KEY = VALUE", Quoted(line)));
+            return Err(bformat!(1024, "line {n}: {} is not KEY = VALUE", Quoted(line)));
         };
         let (key, value) = (trim(&line[..eq]), trim(&line[eq + 1..]));
         let first = match key {
@@ -130,7 +130,7 @@ pub fn parse(text: &[u8]) -> Result<Settings, ParseError> {
         };
         if *first != 0 {
             return Err(bformat!(
-                512,
+                1024,
                 "line {n}: {} is set again (first on line {}); keep one",
                 Escaped(key),
                 *first
@@ -141,7 +141,7 @@ pub fn parse(text: &[u8]) -> Result<Settings, ParseError> {
             b"cap" => {
                 settings.cap = Some(Level::parse(value).ok_or_else(|| {
                     bformat!(
-                        512,
+                        1024,
                         "line {n}: cap = {} is not valid (accepted: {})",
                         Quoted(value),
                         Level::ACCEPTED
@@ -154,7 +154,7 @@ pub fn parse(text: &[u8]) -> Result<Settings, ParseError> {
                     b"no-memfd" => HostExec::NoMemfd,
                     _ => {
                         return Err(bformat!(
-                            512,
+                            1024,
                             "line {n}: exec = {} is not valid (accepted: {EXEC_ACCEPTED})",
                             Quoted(value)
                         ))

@@ -167,7 +167,7 @@ fn run(
         .variant(choice.level)
         .ok_or_else(|| bformat!(1024, "internal error: {} selected but not embedded", choice.level))?;
 
-    let mut notes = Buf::<640>::new();
+    let mut notes = Buf::<1024>::new();
     if let Some(cap) = host.settings.cap {
         let _ = write!(notes, "; capped at {cap} by {}", hostconf::PATH);
     }
@@ -224,7 +224,7 @@ fn run(
     };
 
     // 1. A prepared install (issue 14): never written, never decoded.
-    let mut prepared_note = Buf::<1100>::new();
+    let mut prepared_note = Buf::<1024>::new();
     let mut prepared_err = bformat!(1024, "none");
     if ways.prepared {
         // Secure mode: only root's tree at the fixed root.
