@@ -193,3 +193,33 @@ fn a_tree_launchers_would_pass_over_is_an_error_unless_staging() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn a_failed_write_leaves_no_half_written_entry() {
+    let sc = scratch("efbig");
+    let dir = sc.0.join("tree");
+    // Writes past 100 KiB fail (EFBIG; SIGXFSZ ignored): the builds are
+    // about 380 KiB each.
+    let out = Command::new("sh")
+        .args(["-c", "trap '' XFSZ; ulimit -f 100; exec \"$0\" install \"$1\" \"$2\""])
+        .arg(env!("CARGO_BIN_EXE_multiarch"))
+        .arg(bundle("full"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("File too large"), "{err}");
+    // Directories only: no entry, no temporary file.
+    let mut files = Vec::new();
+    for key in std::fs::read_dir(&dir).unwrap().flatten() {
+        assert!(key.file_type().unwrap().is_dir(), "{}", key.path().display());
+        files.extend(std::fs::read_dir(key.path()).unwrap().flatten().map(|e| e.path()));
+    }
+    assert_eq!(files, Vec::<PathBuf>::new());
+    // A rerun without the limit completes the tree.
+    let out = install(&[&bundle("full"), s(&dir)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().filter(|l| l.starts_with("installed ")).count(), 4);
+}
