@@ -8,6 +8,7 @@
 #                                 l launcher linking (bfd, gold, lld, rust-lld,
 #                                   cc_common.link), p other platforms skipped,
 #                                 s C/C++ select() on the level, z launcher size,
+#                                 i prepared install (output group multiarch_install),
 #                                 t bazel test //... (analysis tests),
 #                                 v variants (CPU names, feature sets),
 #                                 x remote execution (Bazel's own REAPI worker)
@@ -1112,9 +1113,81 @@ test_x() {
     log "x: took $((SECONDS - started)) s (load average:$(uptime | sed 's/.*load average://'))"
 }
 
+# i. the output group multiarch_install of the hello example (fastbuild, four
+#    distinct builds) is the tree `multiarch install` lays out
+#    (<key>/<program>, every level's build byte for byte), and the
+#    bundle starts from a copy of it before any cache: through
+#    MULTIARCH_PREPARED_DIR, and (as root, where a mount namespace and
+#    overlayfs are available) at the real /usr/lib/multiarch, as a pkg_tar
+#    with package_dir = "/usr/lib" would place it.
+test_i() {
+    local target=$HELLO mode=fastbuild bundle tree copy level want key entry line out ok=1
+    bundle="$(bundle_file "$mode" "$target")"
+    tree="$(output_group_file "$mode" "$target" multiarch_install)"
+    if [[ ! -x "$bundle" || ! -d "$tree" || "$(basename "$tree")" != multiarch ]]; then
+        fail "i: $target -c $mode: no bundle ($bundle) or no multiarch/ tree in output group multiarch_install ($tree)"
+        return
+    fi
+    local keys=()
+    for level in "${LEVELS[@]}"; do
+        want="$(output_group_file "$mode" "$target" "${CPU[$level]}")"
+        key="$(sha256sum "$want" | cut -c1-32)"
+        keys+=("$key")
+        entry="$tree/$key/hello"
+        if ! cmp -s "$want" "$entry"; then
+            fail "i: $entry is not the ${CPU[$level]} build $want"
+            ok=0
+        fi
+    done
+    # One directory and one file per distinct build (identical builds
+    # would share one; hello's differ: each prints its own level).
+    local distinct
+    distinct="$(printf '%s\n' "${keys[@]}" | sort -u | wc -l)"
+    if [[ "$(find "$tree" -mindepth 1 | wc -l)" != "$((2 * distinct))" ]]; then
+        fail "i: want $distinct key directories with one entry each, the tree holds: $(find "$tree" -mindepth 1)"
+        ok=0
+    fi
+    [[ "$ok" == 1 ]] && pass "i: output group multiarch_install holds <sha256 prefix>/hello for v1..v4 ($distinct distinct), byte for byte"
+
+    # A copy, as an image would hold it: root's (or ours), not writable by others.
+    copy="$WORK/i-root/multiarch"
+    mkdir -p "$WORK/i-root"
+    cp -R "$tree" "$copy"
+    chmod -R u+w,go-w "$copy"
+    local cache="$WORK/i-cache"
+    line="$(XDG_CACHE_HOME="$cache" MULTIARCH_PREPARED_DIR="$copy" MULTIARCH_DEBUG=log "$bundle" 2>&1 >/dev/null)"
+    if [[ "$line" == "[multiarch] starting "*"; via prepared install)" && ! -e "$cache" ]]; then
+        pass "i: the bundle starts from the copied tree, writing no cache: $line"
+    else
+        fail "i: want a start via prepared install and no cache, got: $line (cache: $(ls -A "$cache" 2>&1))"
+    fi
+    out="$(MULTIARCH_EXEC=prepared MULTIARCH_PREPARED_DIR="$WORK/i-root/none" "$bundle" 2>&1 >/dev/null || true)"
+    if [[ "$out" == "[multiarch] error: could not start "*"from a prepared install (no entry "* ]]; then
+        pass "i: MULTIARCH_EXEC=prepared without a tree fails with one line"
+    else
+        fail "i: MULTIARCH_EXEC=prepared without a tree: $out"
+    fi
+
+    # The real path, /usr/lib/multiarch, in a mount namespace of its own.
+    if [[ "$(id -u)" != 0 ]] || ! unshare -m true 2>/dev/null; then
+        skip "i: /usr/lib/multiarch needs root and a mount namespace"
+        return
+    fi
+    line="$(XDG_CACHE_HOME="$cache" MULTIARCH_DEBUG=log unshare -m sh -c \
+        'mount -t overlay overlay -o "lowerdir=$1:/usr/lib" /usr/lib && exec "$2"' \
+        sh "$WORK/i-root" "$bundle" 2>&1 >/dev/null)" || true
+    if [[ "$line" == "[multiarch] starting "*"; via prepared install)" && ! -e "$cache" ]]; then
+        pass "i: the bundle starts from /usr/lib/multiarch (overlay in a mount namespace): $line"
+    elif [[ "$line" == *"mount:"* ]]; then
+        skip "i: no overlayfs in a mount namespace here: $line"
+    else
+        fail "i: from /usr/lib/multiarch: $line"
+    fi
+}
+
 main() {
     local tests=("$@")
-    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l p s z a v g b c d e x)
+    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l p s z i a v g b c d e x)
     ensure_bazel
     case " ${tests[*]} " in *" a "* | *" b "* | *" c "*) build_examples ;; esac
     for t in "${tests[@]}"; do

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bundle_file;
 pub mod compress;
 pub mod cpu;
+pub mod install;
 pub mod meta;
 pub mod output;
 pub mod pack;

@@ -1,6 +1,8 @@
 //! `multiarch`: builds and looks inside rules_rust_multiarch bundles.
 
-use multiarch_cli::{bench, bundle_file, cpu, open, output, pack, print, sha256, usage, user_path, Usage};
+use multiarch_cli::{
+    bench, bundle_file, cpu, install, open, output, pack, print, sha256, usage, user_path, Usage,
+};
 
 use anyhow::{Context, Result};
 use lexopt::prelude::*;
@@ -21,6 +23,7 @@ Commands:
   bench    Time the program as each variant this CPU runs
   cpu      Print this CPU's features; tell whether it runs a variant
   pack     Write the crate root of a bundle (used by the Bazel rule)
+  install  Lay every build out ahead of time for launchers to start from
 
 Run `multiarch <COMMAND> --help` for a command's options.
 
@@ -168,6 +171,42 @@ before it caches or starts the build) are recorded in FILE.rs and in the
 A relative path is relative to BUILD_WORKING_DIRECTORY when set (bazel run).
 Exit status: 0 on success, 1 on an error (one line naming the file or the
 variant, and the fix), 2 on bad usage.
+";
+
+const INSTALL_USAGE: &str = "\
+multiarch install: lay every build of a bundle out ahead of time
+
+Usage: multiarch install BUNDLE DIR [--staging]
+       multiarch install --check BUNDLE DIR
+
+Writes each build of BUNDLE, decoded and checked, to DIR/<key>/<program>
+(<key>: the first 32 hex digits of the build's sha256), the tree a launcher
+starts from before its per-user cache: nothing to decode or write at the
+first start of any user, in any container, on a read-only root. Launchers
+look in /usr/lib/multiarch (or MULTIARCH_PREPARED_DIR, outside secure mode),
+and use an entry only where every directory from / is root's (or the
+user's) and not writable by group or others. So, at image-build time:
+
+    multiarch install app /usr/lib/multiarch
+
+DIR is created (mode 0755) when missing; DIR and the <key> directories are
+never followed when they are symbolic links. Every build is decoded and
+checked before anything is written; each entry (mode 0755) is written whole
+or not at all; an entry that already holds the build is left alone, so a
+rerun changes nothing. Entries of other bundles and versions in DIR are left
+alone.
+
+Options:
+  --staging   DIR is packaged and placed elsewhere (pkg_tar, an image
+              layer): skip the check that launchers would trust DIR here
+  --check     Write nothing: check that DIR holds every build, byte for
+              byte, where launchers would use it (exit 1 otherwise)
+  -h, --help  Print this help
+
+A relative path is relative to BUILD_WORKING_DIRECTORY when set (bazel run).
+Exit status: 0 on success, 1 on an error (one line naming the file), 2 on bad
+usage. Without --staging, an entry a launcher would pass over is an error
+too (exit 1; the entries are written).
 ";
 
 /// Takes the one BUNDLE operand; anything else is a usage error.
@@ -458,6 +497,38 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
     Ok(())
 }
 
+fn cmd_install(mut parser: lexopt::Parser) -> Result<()> {
+    let (mut paths, mut staging, mut check) = (Vec::new(), false, false);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("staging") => staging = true,
+            Long("check") => check = true,
+            Short('h') | Long("help") => return print(INSTALL_USAGE),
+            Value(v) if paths.len() < 2 => paths.push(user_path(v)),
+            _ => return Err(usage(format!("install: {}", arg.unexpected()))),
+        }
+    }
+    let [bundle, dir] = <[PathBuf; 2]>::try_from(paths)
+        .map_err(|_| usage("install: BUNDLE and DIR are required (multiarch install BUNDLE DIR)"))?;
+    if check {
+        return print(&install::check(&bundle, &dir)?);
+    }
+    let done = install::install(&bundle, &dir, staging)?;
+    let mut out = String::new();
+    for item in &done {
+        let verb = if item.written { "installed" } else { "unchanged" };
+        out.push_str(&format!("{verb} {} ({})\n", item.path.display(), item.what));
+    }
+    print(&out)?;
+    match done.iter().find_map(|i| i.untrusted.as_ref()) {
+        None => Ok(()),
+        Some(why) => Err(anyhow::anyhow!(
+            "{}: launchers would not use this tree: {why}; fix the owner or mode, or pass --staging if it is only packaged here",
+            dir.display()
+        )),
+    }
+}
+
 fn run() -> Result<()> {
     let mut parser = lexopt::Parser::from_env();
     match parser.next()? {
@@ -468,6 +539,7 @@ fn run() -> Result<()> {
             Some("bench") => bench::cmd_bench(parser),
             Some("pack") => cmd_pack(parser),
             Some("cpu") => cpu::cmd_cpu(parser),
+            Some("install") => cmd_install(parser),
             _ => Err(usage(format!("unknown command {cmd:?}; run `multiarch --help` for the list"))),
         },
         Some(Short('h') | Long("help")) => print(USAGE),

@@ -238,16 +238,30 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32, if_same: IfSame) -> Resu
         0,
     )
     .with_context(|| format!("{}: cannot open the directory {}", path.display(), dir_path.display()))?;
-    let old = existing(&dir, &name, path)?;
-    if if_same == IfSame::Keep && old == Some(bytes.len() as u64) && holds(&dir, &name, bytes) {
-        return Ok(());
+    write_file_in(dir, &name, path, bytes, mode, if_same).map(drop)
+}
+
+/// [`write_file`] into the directory held open as `dir`: the file `name`
+/// there (`path` names it in messages). Returns whether it was written
+/// (`false`: kept, with [`IfSame::Keep`]).
+pub fn write_file_in(
+    dir: OwnedFd,
+    name: &CStr,
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    if_same: IfSame,
+) -> Result<bool> {
+    let old = existing(&dir, name, path)?;
+    if if_same == IfSame::Keep && old == Some(bytes.len() as u64) && holds(&dir, name, bytes) {
+        return Ok(false);
     }
     let tmp =
         write_temporary(&dir, bytes, mode).with_context(|| format!("{}: cannot write", path.display()))?;
     // Refuse anything but a regular file planted meanwhile, too: renaming
     // over a device node would replace the node itself.
-    let placed = existing(&dir, &name, path).and_then(|_| {
-        rename_at(&dir, &tmp, &name)
+    let placed = existing(&dir, name, path).and_then(|_| {
+        rename_at(&dir, &tmp, name)
             .with_context(|| format!("{}: cannot rename the new file into place", path.display()))
     });
     if let Err(e) = placed {
@@ -256,7 +270,7 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32, if_same: IfSame) -> Resu
     }
     // The rename itself reaches the disk with the directory.
     File::from(dir).sync_all().with_context(|| format!("{}: cannot sync its directory", path.display()))?;
-    Ok(())
+    Ok(true)
 }
 
 /// Whether the regular file `name` in `dir` holds exactly `bytes`.

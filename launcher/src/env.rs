@@ -8,13 +8,17 @@ use core::fmt;
 /// How the chosen build is started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ExecMode {
-    /// The cache when usable, else a memfd.
+    /// A prepared install, else the cache when usable, else a memfd.
     #[default]
     Auto,
-    /// Only the per-user cache.
+    /// Only the per-user cache (no prepared install either).
     Cache,
     /// Only a sealed memfd.
     Memfd,
+    /// A prepared install, else the cache; never a memfd (`no-memfd`).
+    NoMemfd,
+    /// Only a prepared install (see [`crate::prepared`]).
+    Prepared,
 }
 
 /// What the environment asks of the launcher.
@@ -57,7 +61,7 @@ impl<'a> BadValue<'a> {
 pub const LEVEL_ACCEPTED: &str =
     "a variant name ([a-z0-9][a-z0-9._-]{0,31}) or a level: v1, v2, v3, v4, x86-64, x86-64-v2, x86-64-v3, x86-64-v4";
 const DEBUG_ACCEPTED: &str = "log, extract, log,extract";
-const EXEC_ACCEPTED: &str = "auto, cache, memfd";
+const EXEC_ACCEPTED: &str = "auto, cache, memfd, no-memfd, prepared";
 const FORCE_ACCEPTED: &str = "0, 1";
 
 impl Config {
@@ -106,6 +110,8 @@ impl Config {
                 b"auto" => ExecMode::Auto,
                 b"cache" => ExecMode::Cache,
                 b"memfd" => ExecMode::Memfd,
+                b"no-memfd" => ExecMode::NoMemfd,
+                b"prepared" => ExecMode::Prepared,
                 _ => return Err(BadValue::new("MULTIARCH_EXEC", v, EXEC_ACCEPTED)),
             };
         }
@@ -142,6 +148,8 @@ mod tests {
         assert_eq!(parse(&["MULTIARCH_EXEC=cache"]).unwrap().exec, ExecMode::Cache);
         assert_eq!(parse(&["MULTIARCH_LEVEL=v1"]).unwrap().request.name, Name::new(b"v1"));
         assert_eq!(parse(&["MULTIARCH_LEVEL=znver4"]).unwrap().request.name, Name::new(b"znver4"));
+        assert_eq!(parse(&["MULTIARCH_EXEC=no-memfd"]).unwrap().exec, ExecMode::NoMemfd);
+        assert_eq!(parse(&["MULTIARCH_EXEC=prepared"]).unwrap().exec, ExecMode::Prepared);
     }
 
     #[test]
@@ -158,7 +166,8 @@ mod tests {
             ("MULTIARCH_LEVEL=-v3", "MULTIARCH_LEVEL", "x86-64-v4"),
             ("MULTIARCH_DEBUG=verbose", "MULTIARCH_DEBUG", "log, extract"),
             ("MULTIARCH_DEBUG=log,", "MULTIARCH_DEBUG", "log, extract"),
-            ("MULTIARCH_EXEC=disk", "MULTIARCH_EXEC", "auto, cache, memfd"),
+            ("MULTIARCH_EXEC=disk", "MULTIARCH_EXEC", "auto, cache, memfd, no-memfd, prepared"),
+            ("MULTIARCH_EXEC=nomemfd", "MULTIARCH_EXEC", "no-memfd"),
             ("MULTIARCH_FORCE=yes", "MULTIARCH_FORCE", "0, 1"),
         ] {
             let err = parse(&[entry]).unwrap_err();

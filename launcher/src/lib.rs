@@ -42,7 +42,9 @@ pub mod codec;
 pub mod env;
 pub mod exec_linux;
 pub mod features;
+pub mod hostconf;
 pub mod level;
+pub mod prepared;
 #[doc(hidden)]
 pub mod rt;
 pub mod select;
@@ -59,8 +61,9 @@ pub use level::Level;
 use core::fmt::Write as _;
 use env::{Config, ExecMode};
 use exec_linux::{Args, Cache, ExecError, Lookup, Message};
+use hostconf::HostExec;
 use sys::Errno;
-use text::Buf;
+use text::{Buf, Escaped};
 
 /// The exit status of every launcher failure, as `env(1)` uses for a
 /// command that was found but could not be run.
@@ -150,6 +153,7 @@ const LOG_MAX: usize = 4096;
 /// How the build was started, for the log line.
 #[derive(Clone, Copy)]
 enum Via {
+    Prepared,
     Cache,
     NewCacheEntry,
     Memfd,
@@ -167,15 +171,33 @@ fn run(
     } else {
         Config::from_env(env.clone()).map_err(|e| bformat!(1024, "{e}"))?
     };
-    let cpu = arch::native::detect();
+    // Root's settings for the host, read also in secure mode.
+    let host = hostconf::load().map_err(|e| bformat!(1024, "{e}"))?;
+    let detected = arch::native::detect();
+    // The host's cap is a mask on the detected CPU, applied before selection.
+    let cpu = hostconf::capped(detected, host.settings.cap);
     let mut request = config.request;
     // Extracting never runs the build, so any embedded variant may be asked for.
     request.force |= config.extract;
     let cap = bundle.cap.map(|c| c.features);
-    let choice = select::select(cpu, cap, request, bundle.variants).map_err(|e| bformat!(1024, "{e}"))?;
+    let choice = select::select(cpu, cap, request, bundle.variants).map_err(|e| match host.settings.cap {
+        // "This CPU" is the CPU as capped: say by what.
+        Some(host_cap) => bformat!(1024, "{e} (the CPU as capped at {host_cap} by {})", hostconf::PATH),
+        None => bformat!(1024, "{e}"),
+    })?;
     let variant = &bundle.variants[choice.index];
 
     let mut notes = Buf::<1024>::new();
+    if let Some(cap) = host.settings.cap {
+        let _ = write!(notes, "; capped at {cap} by {}", hostconf::PATH);
+    }
+    if let Some(why) = &host.ignored {
+        let _ = write!(notes, "; host settings ignored: {why}");
+    }
+    if let Some(key) = &host.settings.unknown {
+        let _ =
+            write!(notes, "; unknown key {} in {} ignored", text::Escaped(key.as_bytes()), hostconf::PATH);
+    }
     if let (Some(_), Some(asked)) = (choice.fell_back_from, request.name) {
         let _ = write!(notes, "; MULTIARCH_LEVEL={asked} not embedded");
     }
@@ -191,13 +213,14 @@ fn run(
             return;
         }
         let mut line = Buf::<LOG_MAX>::new();
-        let _ = write!(line, "[multiarch] {verb} {} (cpu {}", variant.name, Level::of(cpu));
+        let _ = write!(line, "[multiarch] {verb} {} (cpu {}", variant.name, Level::of(detected));
         if let Some(cap) = bundle.cap {
             let _ = write!(line, "; cap {}", cap.name);
         }
         let _ = write!(line, "; embedded {}", select::Embedded(bundle.variants));
         line.push(match via {
             None => b"",
+            Some(Via::Prepared) => b"; via prepared install",
             Some(Via::Cache) => b"; via cache",
             Some(Via::NewCacheEntry) => b"; via cache, written now",
             Some(Via::Memfd) => b"; via memfd",
@@ -230,7 +253,7 @@ fn run(
         return extract(variant.blob);
     }
 
-    let mode = if secure { ExecMode::Memfd } else { config.exec };
+    let ways = Ways::new(if secure { None } else { Some(config.exec) }, host.settings.exec)?;
     let memfd = |extra: &dyn core::fmt::Display| {
         let name = exec_linux::memfd_name(argv0, bundle.program, variant.name);
         // Logged only once the memfd is ready: a start that fails before
@@ -241,33 +264,123 @@ fn run(
             None => ExecError::Memfd(bformat!(1024, "bad memfd name")),
         }
     };
-    let cache_err = match mode {
-        ExecMode::Memfd => return Err(bformat!(1024, "{}", memfd(&""))),
-        ExecMode::Cache | ExecMode::Auto => {
-            match try_cache(bundle, variant.blob, env, args, |via| log("starting", Some(via), &"")) {
-                Ok(never) => match never {},
-                Err(e) => e,
+
+    // 1. A prepared install (issue 14): never written, never decoded.
+    let mut prepared_note = Buf::<1024>::new();
+    let mut prepared_err = bformat!(1024, "none");
+    if ways.prepared {
+        // Secure mode: only root's tree at the fixed root.
+        let root = prepared::root((!secure).then(|| env.clone())).map_err(|e| bformat!(1024, "{e}"))?;
+        let trusted = if secure { 0 } else { sys::geteuid() };
+        match prepared::lookup(&root, variant.blob, bundle.program, trusted) {
+            prepared::Found::Entry(entry) => {
+                log("starting", Some(Via::Prepared), &"");
+                return Err(bformat!(1024, "{}", exec_linux::exec_entry(&entry, args)));
+            }
+            prepared::Found::Absent => {
+                prepared_err = bformat!(
+                    1024,
+                    "no entry {}/{}/{}",
+                    root,
+                    Escaped(&variant.blob.cache_key()),
+                    bundle.program
+                );
+            }
+            prepared::Found::Unusable(why) => {
+                let _ = write!(prepared_note, "; prepared install unusable: {why}");
+                prepared_err = why;
             }
         }
+    }
+    if !ways.cache && !ways.memfd {
+        return Err(bformat!(
+            1024,
+            "could not start {} from a prepared install ({prepared_err}; {}); run `multiarch install` for this bundle",
+            variant.name,
+            ways.why_only
+        ));
+    }
+
+    // 2. The per-user cache.
+    let cache_err = if ways.cache {
+        match try_cache(bundle, variant.blob, env, args, |via| log("starting", Some(via), &prepared_note)) {
+            Ok(never) => match never {},
+            Err(e) => Some(e),
+        }
+    } else {
+        None
     };
     // A damaged build is as damaged in a memfd: say so once, without a
     // second decode.
-    if let ExecError::Decode(e) = &cache_err {
+    if let Some(ExecError::Decode(e)) = &cache_err {
         return Err(bformat!(1024, "{e}"));
     }
-    if mode == ExecMode::Cache {
-        return Err(bformat!(1024, "{cache_err} (MULTIARCH_EXEC=cache; unset it to fall back to a memfd)"));
+    if let (Some(cache_err), false) = (&cache_err, ways.memfd) {
+        if ways.prepared {
+            return Err(bformat!(
+                1024,
+                "could not start {} without a memfd ({}): tried a prepared install ({prepared_err}) and the cache ({cache_err})",
+                variant.name,
+                ways.why_only
+            ));
+        }
+        return Err(bformat!(1024, "{cache_err} ({}; unset it to fall back to a memfd)", ways.why_only));
     }
+
+    // 3. A sealed memfd.
+    let Some(cache_err) = cache_err else {
+        return Err(bformat!(1024, "{}", memfd(&prepared_note)));
+    };
     let reason = match &cache_err {
         ExecError::Cache(why) => bformat!(1024, "{why}"),
         other => bformat!(1024, "{other}"),
     };
-    let memfd_err = memfd(&format_args!("; cache unusable: {reason}"));
+    let memfd_err = memfd(&format_args!("{prepared_note}; cache unusable: {reason}"));
     Err(bformat!(
         1024,
         "could not start {}: tried the cache ({cache_err}) and a memfd ({memfd_err})",
         variant.name
     ))
+}
+
+/// The ways a build may be started, in the order they are tried.
+struct Ways {
+    prepared: bool,
+    cache: bool,
+    memfd: bool,
+    /// What allowed only the ways above, for messages.
+    why_only: &'static str,
+}
+
+impl Ways {
+    /// From `MULTIARCH_EXEC` (`None` in secure mode, where it is ignored)
+    /// and the host's `exec` setting, which forbids memfds for every bundle.
+    fn new(mode: Option<ExecMode>, host: HostExec) -> Result<Ways, Message> {
+        let memfd = host != HostExec::NoMemfd;
+        let by_host = "exec = no-memfd in /etc/multiarch.conf";
+        let (prepared, cache, why_only) = match mode {
+            // Secure mode: root's prepared install, else a memfd; never
+            // the cache, which the invoker's environment would choose.
+            None => (
+                true,
+                false,
+                if memfd { "secure mode" } else { "secure mode and exec = no-memfd in /etc/multiarch.conf" },
+            ),
+            Some(ExecMode::Auto) => (true, true, by_host),
+            Some(ExecMode::NoMemfd) => (true, true, "MULTIARCH_EXEC=no-memfd"),
+            Some(ExecMode::Cache) => (false, true, "MULTIARCH_EXEC=cache"),
+            Some(ExecMode::Prepared) => (true, false, "MULTIARCH_EXEC=prepared"),
+            Some(ExecMode::Memfd) if !memfd => {
+                return Err(bformat!(
+                    1024,
+                    "MULTIARCH_EXEC=memfd is refused on this host ({by_host}); unset it"
+                ))
+            }
+            Some(ExecMode::Memfd) => return Ok(Ways { prepared: false, cache: false, memfd, why_only: "" }),
+        };
+        let memfd = memfd && matches!(mode, None | Some(ExecMode::Auto));
+        Ok(Ways { prepared, cache, memfd, why_only })
+    }
 }
 
 /// Starts `blob` from the cache, writing the entry first if needed.
@@ -307,5 +420,38 @@ fn extract(blob: &Blob) -> Result<(), Message> {
     match sys::write_all(1, bytes.as_bytes()) {
         Ok(()) | Err(Errno::EPIPE) => Ok(()),
         Err(e) => Err(bformat!(1024, "cannot write the build to stdout: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ways(mode: Option<ExecMode>, host: HostExec) -> (bool, bool, bool) {
+        let w = Ways::new(mode, host).unwrap_or_else(|e| panic!("{mode:?} {host:?}: {e}"));
+        (w.prepared, w.cache, w.memfd)
+    }
+
+    #[test]
+    fn ways_by_mode_secure_mode_and_host() {
+        use ExecMode::*;
+        let (t, f) = (true, false);
+        for (mode, any_host, no_memfd_host) in [
+            (Some(Auto), (t, t, t), (t, t, f)),
+            (Some(Cache), (f, t, f), (f, t, f)),
+            (Some(NoMemfd), (t, t, f), (t, t, f)),
+            (Some(Prepared), (t, f, f), (t, f, f)),
+            (Some(Memfd), (f, f, t), (f, f, f)),
+            // Secure mode: root's tree, else a memfd; never the cache.
+            (None, (t, f, t), (t, f, f)),
+        ] {
+            assert_eq!(ways(mode, HostExec::Auto), any_host, "{mode:?}");
+            if mode == Some(Memfd) {
+                let e = Ways::new(mode, HostExec::NoMemfd).err().map(|m| std::format!("{m}"));
+                assert!(e.is_some_and(|e| e.contains("MULTIARCH_EXEC=memfd is refused on this host")));
+            } else {
+                assert_eq!(ways(mode, HostExec::NoMemfd), no_memfd_host, "{mode:?}, exec = no-memfd");
+            }
+        }
     }
 }

@@ -147,6 +147,7 @@ unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, g
     ret
 }
 
+const SYS_READ: usize = 0;
 const SYS_WRITE: usize = 1;
 const SYS_CLOSE: usize = 3;
 const SYS_FSTAT: usize = 5;
@@ -188,6 +189,7 @@ pub const O_RDONLY: usize = 0;
 pub const O_WRONLY: usize = 1;
 pub const O_CREAT: usize = 0o100;
 pub const O_EXCL: usize = 0o200;
+pub const O_NONBLOCK: usize = 0o4000;
 pub const O_DIRECTORY: usize = 0o200000;
 pub const O_NOFOLLOW: usize = 0o400000;
 pub const O_CLOEXEC: usize = 0o2000000;
@@ -282,6 +284,18 @@ pub fn write_all(fd: i32, mut bytes: &[u8]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `read(2)` into `buf`, retrying EINTR: the number of bytes read (0 at
+/// the end of the file).
+pub fn read(fd: &Fd, buf: &mut [u8]) -> Result<usize> {
+    loop {
+        // SAFETY: the pointer and length describe a live, writable buffer.
+        match check(unsafe { syscall3(SYS_READ, fd.0 as usize, buf.as_mut_ptr() as usize, buf.len()) }) {
+            Err(Errno::EINTR) => {}
+            other => return other,
+        }
+    }
 }
 
 /// `openat(dirfd, path, flags, mode)`.

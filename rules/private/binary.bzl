@@ -3,6 +3,7 @@
 load("@rules_rust//rust:defs.bzl", "rust_binary")
 load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR")
 load(":cpus.bzl", "BASELINE", "LEVELS", "TARGET_CPUS")
+load(":install.bzl", "INSTALL_ATTRS", "install_output_groups")
 load(":launcher_link.bzl", "LAUNCHER_LINK_LIBS_OUTPUT_GROUP", "launcher_link")
 load(":pack.bzl", "COMPILE_DATA_OUTPUT_GROUP", "multiarch_pack")
 load(":providers.bzl", "MultiarchInfo")
@@ -118,6 +119,7 @@ def _multiarch_binary_impl(ctx):
     output_groups = {name: depset([file]) for name, file in info.variants.items()}
     output_groups["multiarch_variants"] = depset(info.variants.values())
     output_groups["multiarch_generated_source"] = depset([info.generated_source])
+    output_groups.update(install_output_groups(ctx, launcher_exe))
 
     return [
         DefaultInfo(
@@ -139,7 +141,7 @@ def _multiarch_binary_impl(ctx):
 multiarch_binary = rule(
     doc = "Forwards the launcher (built for the baseline) as the bundle executable (private).",
     implementation = _multiarch_binary_impl,
-    attrs = {
+    attrs = dict({
         "launcher": attr.label(
             doc = "The launcher rust_binary compiled from the generated crate root.",
             cfg = baseline_transition,
@@ -164,7 +166,7 @@ multiarch_binary = rule(
         "_allowlist_function_transition": attr.label(
             default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
         ),
-    },
+    }, **INSTALL_ATTRS),
     executable = True,
 )
 

@@ -34,6 +34,12 @@ def _multiarch_info_test_impl(ctx):
     for group in ["multiarch_variants", "multiarch_generated_source"]:
         if getattr(groups, group, None) == None:
             errors.append("output group {} missing".format(group))
+    install = getattr(groups, "multiarch_install", None)
+    install_files = install.to_list() if install != None else []
+    if len(install_files) != 1 or not install_files[0].is_directory or install_files[0].basename != "multiarch":
+        errors.append("output group multiarch_install: want one directory named multiarch, got {}".format(
+            [f.path for f in install_files],
+        ))
     if info.generated_source.basename != "main.rs":
         errors.append("generated_source: {}".format(info.generated_source.path))
     name = target.label.name
