@@ -3,8 +3,10 @@
 load("//rules/private:binary.bzl", _rust_multiarch_binary = "rust_multiarch_binary")
 load("//rules/private:cpus.bzl", _LEVELS = "LEVELS", _TARGET_CPUS = "TARGET_CPUS")
 load("//rules/private:providers.bzl", _MultiarchInfo = "MultiarchInfo")
+load("//rules/private:test.bzl", _rust_multiarch_test = "rust_multiarch_test")
 
 rust_multiarch_binary = _rust_multiarch_binary
+rust_multiarch_test = _rust_multiarch_test
 MultiarchInfo = _MultiarchInfo
 
 # Short level names ("v1" ... "v4") and their -Ctarget-cpu values.

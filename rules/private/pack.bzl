@@ -10,6 +10,7 @@ generated files from other configurations).
 """
 
 load(":cpus.bzl", "LEVELS", "TARGET_CPUS", "levels_error", "sorted_levels")
+load(":debug.bzl", "DEBUG_ATTRS", "DEBUG_OUTPUT_GROUP", "DEBUG_TOOLCHAINS", "debug_directory", "embed_build")
 load(":providers.bzl", "MultiarchInfo")
 load(":transitions.bzl", "levels_split_transition")
 
@@ -40,6 +41,7 @@ def _multiarch_pack_impl(ctx):
 
     variants = {}
     variant_links = []
+    debug_builds = []
     args = ctx.actions.args()
     args.add("pack")
     args.add("--program", ctx.attr.program)
@@ -59,9 +61,12 @@ def _multiarch_pack_impl(ctx):
         executable = ctx.split_attr.binary[cpu][DefaultInfo].files_to_run.executable
         if not executable:
             fail("attribute `binary`: {} builds no executable".format(ctx.attr.binary))
-        variants[cpu] = executable
         link = ctx.actions.declare_file("{}/{}/{}".format(ctx.label.name, cpu, ctx.attr.program))
-        ctx.actions.symlink(output = link, target_file = executable)
+
+        # A symlink to the build, or the build stripped of DWARF (debug.bzl).
+        debug = embed_build(ctx, cpu, executable, link, ctx.attr.bundle_label)
+        debug_builds.append((cpu, link, debug))
+        variants[cpu] = link if ctx.attr.debug_info == "split" else executable
         variant_links.append(link)
 
         # Exec-root relative paths: the generated include_bytes! paths stay
@@ -79,7 +84,10 @@ def _multiarch_pack_impl(ctx):
 
     return [
         DefaultInfo(files = depset([crate_root])),
-        OutputGroupInfo(**{COMPILE_DATA_OUTPUT_GROUP: depset(variant_links + [blob_dir])}),
+        OutputGroupInfo(**{
+            COMPILE_DATA_OUTPUT_GROUP: depset(variant_links + [blob_dir]),
+            DEBUG_OUTPUT_GROUP: depset([debug_directory(ctx, debug_builds, ctx.attr.bundle_label)]),
+        }),
         MultiarchInfo(
             bundle = None,
             generated_source = crate_root,
@@ -92,7 +100,7 @@ def _multiarch_pack_impl(ctx):
 multiarch_pack = rule(
     doc = "Builds `binary` once per level and runs `multiarch pack` over the builds (private).",
     implementation = _multiarch_pack_impl,
-    attrs = {
+    attrs = dict(DEBUG_ATTRS, **{
         "binary": attr.label(
             doc = "The rust_binary to build once per level.",
             cfg = levels_split_transition,
@@ -123,5 +131,7 @@ multiarch_pack = rule(
             executable = True,
             cfg = "exec",
         ),
-    },
+    }),
+    fragments = ["cpp"],
+    toolchains = DEBUG_TOOLCHAINS,
 )
