@@ -413,6 +413,10 @@ test_f() {
     expect_build_error //bad_levels:bad_compression 'attribute `compression`: unknown value "zip"; allowed values are'
     expect_build_error //bad_levels:bad_linking \
         'attribute `launcher_linking`: unknown value "musl"; allowed values are "static", "dynamic"'
+    expect_build_error //bad_levels:bad_debug_info \
+        'attribute `debug_info`: unknown value "separate"; allowed values are "embedded", "split"'
+    expect_build_error //bad_levels:bad_test_levels \
+        'attribute `levels`: unknown level "v5"; allowed values are "v1", "v2", "v3", "v4"'
 }
 
 # elf_linking FILE: "static-pie" for an ET_DYN file with no PT_INTERP, no

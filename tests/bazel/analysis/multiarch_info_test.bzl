@@ -22,7 +22,7 @@ def _multiarch_info_test_impl(ctx):
         present = getattr(groups, cpu, None) != None
         if present != (cpu in want_cpus):
             errors.append("output group {}: present={}, want {}".format(cpu, present, cpu in want_cpus))
-    for group in ["multiarch_variants", "multiarch_generated_source"]:
+    for group in ["multiarch_variants", "multiarch_generated_source", "multiarch_debug"]:
         if getattr(groups, group, None) == None:
             errors.append("output group {} missing".format(group))
     if info.generated_source.basename != "main.rs":
