@@ -6,9 +6,14 @@ rust/private/rustc.bzl:392-436, given to rustc at :1312-1327), and it is that
 toolchain that asks for the note: Debian's and most distributions' GCC pass
 `--build-id` themselves (`gcc -dumpspecs`: `%{!r:--build-id}`, GCC configured
 with `--enable-linker-build-id`), hermetic toolchains pass
-`-Wl,--build-id=md5`. The note is a hash of the linked file, so builds that
-differ in one byte have different ids. The `multiarch_debug` action fails,
-naming the build and the fix, when a build has none.
+`-Wl,--build-id=md5`. The test workspace's stand-in rules_rust links the
+same way (tests/rules_rust_standin/rust/private/link.bzl), through Bazel's
+autoconfigured toolchain, whose link line has no `--build-id`: the ids come
+from Debian's GCC (SHA-1, 20 bytes; tests/e2e_bazel.sh test y). The note is
+a hash of the linked file, so builds that differ in one byte have different
+ids (byte-identical builds share one, being one file). The
+`multiarch_debug` action fails, naming the build and the fix, when a build
+has none.
 
 `debug_info` says where each build's DWARF goes:
 - "embedded" (default): the bundle embeds each build exactly as rules_rust
