@@ -921,12 +921,12 @@ gdb_bt() {
 # for cleanup and sets WAIT_PID to it once the program runs.
 WAIT_PID=""
 start_waiting() {
-    local out="$1" i
+    local out="$1" _
     shift
     env "$@" wait >"$out" 2>&1 &
     WAIT_PID=$!
     BACKGROUND_PIDS+=("$WAIT_PID")
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         grep -q '^symbols: ' "$out" && break
         sleep 0.1
     done

@@ -321,7 +321,8 @@ def rust_multiarch_test(name, levels = LEVELS, qemu = None, **kwargs):
     env = kwargs.get("env", {})
 
     # The inner target is not called `name`: its crate is, as a rust_test
-    # named `name` would be.
+    # named `name` would be (`crate_name` is an attribute of every rules_rust
+    # rule: 0.73.0 rust/private/rust.bzl:745, 0.7.0 :525).
     kwargs["crate_name"] = kwargs.get("crate_name") or name.replace("-", "_")
     internal = dict(
         tags = ["manual"] + [tag for tag in tags if tag != "manual"],
