@@ -27,8 +27,9 @@ has none.
 The `multiarch_debug` output group is a directory in the layout gdb, perf
 and debuginfod servers read: `.build-id/NN/REST.debug` (the build's
 symbols and DWARF, `objcopy --only-keep-debug`) and `.build-id/NN/REST`
-(the embedded build itself) for every level, plus `build-ids.txt`
-("<target-cpu> <build-id>" per line). `gdb -iex 'set debug-file-directory
+(the embedded build itself) for every variant, plus `build-ids.txt`
+("<variant> <build-id>" per line; a level variant is named after its
+`-Ctarget-cpu`). `gdb -iex 'set debug-file-directory
 DIR'` finds the running level's debug info by the build-id of whatever file
 the process runs, a cache entry or a memfd.
 
@@ -93,9 +94,9 @@ def embed_build(ctx, cpu, executable, embedded, bundle_label):
 
     Args:
       ctx: the rule context (DEBUG_ATTRS, the cpp fragment and toolchain).
-      cpu: str, the level's `-Ctarget-cpu` value (for messages).
-      executable: File, the level's build.
-      embedded: File, declared: what the bundle embeds for this level.
+      cpu: str, the variant's name (for messages).
+      executable: File, the variant's build.
+      embedded: File, declared: what the bundle embeds for this variant.
       bundle_label: str, the bundle's label, for messages.
 
     Returns:
@@ -162,8 +163,8 @@ def debug_directory(ctx, builds, bundle_label):
     Args:
       ctx: the rule context (DEBUG_ATTRS, the cpp fragment and toolchain).
       bundle_label: str, the bundle's label, for messages.
-      builds: list[(str, File, File)], per level baseline first: its
-        `-Ctarget-cpu` value, the file the bundle embeds, its `.debug` file.
+      builds: list[(str, File, File)], per variant in the bundle's order:
+        its name, the file the bundle embeds, its `.debug` file.
 
     Returns:
       File: the directory (a tree artifact).

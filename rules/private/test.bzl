@@ -1,10 +1,11 @@
-"""`rust_multiarch_test`: runs a Rust test once per x86-64 level, natively or under qemu.
+"""`rust_multiarch_test`: runs a Rust test once per variant (x86-64 level), natively or under qemu.
 
-The test is built once per level through the same transitions as a bundle's
-program (transitions.bzl: the baseline transition saves the user's rustc
-flags, the split transition adds each level's `-Ctarget-cpu`), so each build
-is the code a `rust_multiarch_binary` with the same attributes ships. A
-generated bash runner runs the builds one after the other:
+The test is built once per variant through the same transitions as a
+bundle's program (transitions.bzl: the baseline transition saves the user's
+rustc flags, the split transition adds each variant's `-Ctarget-cpu` and
+`-Ctarget-feature`), so each build is the code a `rust_multiarch_binary`
+with the same `levels` or `variants` ships. A generated bash runner runs the
+builds one after the other. For a level variant:
 
 - natively where this CPU has the level. It asks glibc's dynamic loader,
   which every glibc x86-64 program (the test builds included) is loaded by:
@@ -16,6 +17,17 @@ generated bash runner runs the builds one after the other:
   (Debian 12) has no model with AVX-512 that it can emulate, so v4 runs only
   on a CPU that has it and is skipped elsewhere;
 - skipped, with a line saying why, when qemu is needed and absent.
+
+For a variant that is not a level (`variants` with another CPU or
+features), the toolchain's rustc lists the target features the variant's
+flags enable (`rustc --print cfg --target TRIPLE FLAGS`, an action), and a
+small probe built for the baseline (`//rules/private:variant_probe`) checks
+them against what std detects at run time: the variant runs natively where
+the probe passes, else under the first qemu model where it passes (qemu64,
+Nehalem, Haswell, max), else it is skipped. The probe knows 48 features (the
+list in variant_probe.rs) and names the others it cannot check; a variant
+that needs one of those may be run on a CPU without it and then fails
+(SIGILL): a failure, never a silent pass.
 
 The runner prints one line per level ("ran natively", "ran under
 qemu-x86_64 -cpu MODEL", "skipped: ...") and fails when any level's test
@@ -33,8 +45,11 @@ PATH (`bazel test` gives tests `/bin:/usr/bin:/usr/local/bin` under
 """
 
 load("@rules_rust//rust:defs.bzl", "rust_test")
-load(":cpus.bzl", "LEVELS", "TARGET_CPUS", "levels_error", "sorted_levels")
-load(":transitions.bzl", "baseline_transition", "levels_split_transition")
+load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "RUST_TOOLCHAIN_TYPE")
+load(":cpus.bzl", "ARCHITECTURES", "LEVELS")
+load(":pack.bzl", "toolchain_target")
+load(":transitions.bzl", "baseline_transition", "variants_split_transition")
+load(":variants.bzl", "variant_specs")
 
 # qemu-x86_64 CPU model that has exactly a level's features (qemu 7.2; as
 # tests/e2e_bazel.sh test b checks: each level's build runs on its model and
@@ -45,59 +60,123 @@ QEMU_MODELS = {
     "v3": "Haswell",
 }
 
+# The models tried, in this order, for a variant that is not a level.
+QEMU_PROBE_MODELS = ["qemu64", "Nehalem", "Haswell", "max"]
+
 _LevelTestsInfo = provider(
     doc = "The test built once per level (private).",
     fields = {
-        "levels": "list[str]: short level names, baseline first.",
-        "tests": "dict[str, File]: short level name -> that level's test executable (a symlink with a per-level path).",
+        "levels": "dict[str, str]: variant name -> its short level name, or \"\" for a variant that is not a level.",
+        "names": "list[str]: the variant names, in the order given (levels: baseline first).",
+        "features": "dict[str, File]: variant name -> `rustc --print cfg` for its flags (variants that are not levels).",
+        "probe": "File or None: the feature probe (built for the baseline), when a variant is not a level.",
+        "tests": "dict[str, File]: variant name -> its test executable (a symlink with a per-variant path).",
     },
 )
 
+def _per_variant_link(ctx, name, target, what):
+    executable = target[DefaultInfo].files_to_run.executable
+    if not executable:
+        fail("attribute `{}`: {} builds no executable".format(what, target.label))
+
+    # Every variant's build has the same runfiles path; a link per variant
+    # keeps them apart.
+    link = ctx.actions.declare_file("{}/{}/{}".format(ctx.label.name, name, executable.basename))
+    ctx.actions.symlink(output = link, target_file = executable, is_executable = True)
+    return link
+
+def _print_cfg(ctx, spec):
+    # The target features a variant's flags enable, as rustc reports them
+    # (as `multiarch pack --rustc` asks it; DESIGN.md). rules_rust 0.73.0
+    # ToolchainInfo: `rustc` and `rustc_lib` (rust/private/toolchain.bzl
+    # :620-621), the triple via pack.bzl's toolchain_target.
+    toolchain = ctx.toolchains[RUST_TOOLCHAIN_TYPE]
+    triple, _ = toolchain_target(toolchain)
+    if not triple:
+        fail("the Rust toolchain for this target has no target triple: rust_multiarch_test needs one to ask rustc which features variant \"{}\" enables".format(spec.name))
+    rustc_lib = getattr(toolchain, "rustc_lib", None) or depset()
+    out = ctx.actions.declare_file("{}/{}.cfg".format(ctx.label.name, spec.name))
+    args = ctx.actions.args()
+    args.add_all(["--print", "cfg", "--target", triple])
+    args.add_all(spec.rustc_flags)
+    ctx.actions.run_shell(
+        command = '"$1" "${@:3}" >"$2"',
+        arguments = [toolchain.rustc.path, out.path, args],
+        inputs = rustc_lib,
+        tools = [toolchain.rustc],
+        outputs = [out],
+        mnemonic = "MultiarchVariantFeatures",
+        progress_message = "Asking rustc which features variant {} of {} enables".format(spec.name, ctx.label),
+    )
+    return out
+
 def _multiarch_test_builds_impl(ctx):
-    error = levels_error(ctx.attr.levels)
+    arch = ARCHITECTURES.get(ctx.attr.arch)
+    if not arch:
+        fail("attribute `arch`: unknown architecture \"{}\"; known: {}".format(ctx.attr.arch, ", ".join(ARCHITECTURES.keys())))
+    specs, error = variant_specs(ctx.attr.levels, ctx.attr.variants, ctx.attr.use_variants, arch)
     if error:
         fail(error)
-    levels = sorted_levels(ctx.attr.levels)
     tests = {}
+    features = {}
     runfiles = ctx.runfiles()
-    for level in levels:
-        cpu = TARGET_CPUS[level]
-        target = ctx.split_attr.test[cpu]
-        executable = target[DefaultInfo].files_to_run.executable
-        if not executable:
-            fail("attribute `test`: {} builds no executable".format(ctx.attr.test))
-
-        # Every level's build has the same runfiles path; a link per level
-        # keeps them apart.
-        link = ctx.actions.declare_file("{}/{}/{}".format(ctx.label.name, cpu, executable.basename))
-        ctx.actions.symlink(output = link, target_file = executable, is_executable = True)
-        tests[level] = link
+    for spec in specs:
+        target = ctx.split_attr.test[spec.name]
+        tests[spec.name] = _per_variant_link(ctx, spec.name, target, "test")
         runfiles = runfiles.merge(target[DefaultInfo].default_runfiles)
+        if not spec.level:
+            features[spec.name] = _print_cfg(ctx, spec)
+    probe = ctx.executable.probe if features else None
+    files = tests.values() + features.values() + ([probe] if probe else [])
     return [
         DefaultInfo(
-            files = depset(tests.values()),
-            runfiles = runfiles.merge(ctx.runfiles(files = tests.values())),
+            files = depset(files),
+            runfiles = runfiles.merge(ctx.runfiles(files = files)),
         ),
-        _LevelTestsInfo(levels = levels, tests = tests),
+        _LevelTestsInfo(
+            features = features,
+            levels = {spec.name: spec.level for spec in specs},
+            names = [spec.name for spec in specs],
+            probe = probe,
+            tests = tests,
+        ),
     ]
 
 multiarch_test_builds = rule(
-    doc = "Builds `test` once per level (private; below rust_multiarch_test's baseline transition).",
+    doc = "Builds `test` once per variant (private; below rust_multiarch_test's baseline transition).",
     implementation = _multiarch_test_builds_impl,
     attrs = {
+        "arch": attr.string(
+            doc = "The architecture whose CPU and feature names the variants use (cpus.bzl ARCHITECTURES).",
+            default = "x86_64",
+        ),
         "levels": attr.string_list(
-            doc = "Short level names (see rust_multiarch_test).",
+            doc = "Short level names (see rust_multiarch_test); used unless `use_variants`.",
             default = LEVELS,
         ),
+        "probe": attr.label(
+            doc = "The feature probe, built for the baseline (for variants that are not levels).",
+            default = Label("//rules/private:variant_probe"),
+            executable = True,
+            cfg = "target",
+        ),
         "test": attr.label(
-            doc = "The rust_test to build once per level.",
-            cfg = levels_split_transition,
+            doc = "The rust_test to build once per variant.",
+            cfg = variants_split_transition,
             mandatory = True,
+        ),
+        "use_variants": attr.bool(
+            doc = "Whether the test declares `variants` (then `levels` must be empty).",
+        ),
+        "variants": attr.string_list_dict(
+            doc = "Variant name -> its rustc flags (see rust_multiarch_binary).",
         ),
         "_allowlist_function_transition": attr.label(
             default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
         ),
     },
+    # Its rustc lists each variant's target features (_print_cfg).
+    toolchains = [RUST_TOOLCHAIN_TYPE],
 )
 
 def _quote(value):
@@ -106,13 +185,16 @@ def _quote(value):
 _RUNNER = """\
 #!/bin/bash
 # Generated by rules_rust_multiarch's rust_multiarch_test for {label}:
-# runs its test once per level (rules/private/test.bzl).
+# runs its test once per variant (rules/private/test.bzl).
 set -o nounset -o pipefail
 label={label}
+names=({names})
 levels=({levels})
-cpus=({cpus})
 tests=({tests})
 models=({models})
+features=({features})
+probe={probe}
+probe_models=({probe_models})
 qemu_attr={qemu}
 
 tag="[multiarch_test]"
@@ -162,40 +244,64 @@ elif command -v qemu-x86_64 >/dev/null 2>&1; then
     qemu="$(command -v qemu-x86_64)"
 fi
 
+# probe_says FEATURES [RUNNER...]: 0 when the CPU (under RUNNER, e.g. qemu)
+# has every feature rustc listed in FEATURES for a variant.
+probe_says() {{
+    local cfg="$1"
+    shift
+    {{ "$@" "$probe" "$cfg" >/dev/null 2>&1; }} 2>/dev/null
+}}
+
 failed=()
 summary=()
-for i in "${{!levels[@]}}"; do
-    level="${{levels[$i]}}" cpu="${{cpus[$i]}}" test="${{tests[$i]}}" model="${{models[$i]}}"
+for i in "${{!names[@]}}"; do
+    name="${{names[$i]}}" level="${{levels[$i]}}" test="${{tests[$i]}}" model="${{models[$i]}}" cfg="${{features[$i]}}"
     runner=()
     how=""
-    if [[ -n "${{native[$level]:-}}" ]]; then
-        why="this CPU has it ($oracle)"
+    if [[ -n "$level" ]]; then
+        here="${{native[$level]:-}}"
+        oracle_here="$oracle"
     else
-        why="this CPU does not have it ($oracle)"
+        here=""
+        oracle_here="rustc's features for it, checked by the probe"
+        probe_says "$cfg" && here=1
     fi
-    if [[ -n "${{native[$level]:-}}" && ( "$mode" != always || -z "$model" ) ]]; then
+    if [[ -n "$here" ]]; then
+        why="this CPU has it ($oracle_here)"
+    else
+        why="this CPU does not have it ($oracle_here)"
+    fi
+    if [[ -z "$level" && "$mode" != never && -n "$qemu" && ( -z "$here" || "$mode" == always ) ]]; then
+        for m in "${{probe_models[@]}}"; do
+            if probe_says "$cfg" "$qemu" -cpu "$m"; then
+                model="$m"
+                break
+            fi
+        done
+    fi
+    if [[ -n "$here" && ( "$mode" != always || -z "$model" ) ]]; then
         how="ran natively"
-    elif [[ -z "$model" ]]; then
-        summary+=("$tag $cpu: skipped: $why and qemu has no CPU model for it")
-        continue
     elif [[ "$mode" == never ]]; then
-        summary+=("$tag $cpu: skipped: $why and MULTIARCH_TEST_QEMU=never")
+        summary+=("$tag $name: skipped: $why and MULTIARCH_TEST_QEMU=never")
         continue
     elif [[ -z "$qemu" ]]; then
-        summary+=("$tag $cpu: skipped: $why, MULTIARCH_TEST_QEMU=$mode, and qemu-x86_64 is not on PATH (install qemu-user, or give rust_multiarch_test a qemu)")
+        summary+=("$tag $name: skipped: $why, MULTIARCH_TEST_QEMU=$mode, and qemu-x86_64 is not on PATH (install qemu-user, or give rust_multiarch_test a qemu)")
+        continue
+    elif [[ -z "$model" ]]; then
+        summary+=("$tag $name: skipped: $why and qemu has no CPU model for it")
         continue
     else
         runner=("$qemu" -cpu "$model")
         how="ran under qemu-x86_64 -cpu $model"
     fi
-    echo "$tag $cpu: $how: ${{runner[*]}}${{runner[*]:+ }}$test${{*:+ }}$*"
+    echo "$tag $name: $how: ${{runner[*]}}${{runner[*]:+ }}$test${{*:+ }}$*"
     "${{runner[@]}}" "$test" "$@"
     status=$?
     if [[ "$status" == 0 ]]; then
-        summary+=("$tag $cpu: passed, $how")
+        summary+=("$tag $name: passed, $how")
     else
-        summary+=("$tag $cpu: FAILED (exit $status), $how")
-        failed+=("$cpu")
+        summary+=("$tag $name: FAILED (exit $status), $how")
+        failed+=("$name")
     fi
 done
 
@@ -204,7 +310,7 @@ if [[ "${{#failed[@]}}" -gt 0 ]]; then
     echo "$tag $label failed at: ${{failed[*]}}"
     exit 1
 fi
-echo "$tag $label passed at every level that ran"
+echo "$tag $label passed at every variant that ran"
 """
 
 def _multiarch_test_impl(ctx):
@@ -221,12 +327,15 @@ def _multiarch_test_impl(ctx):
         runner,
         _RUNNER.format(
             label = _quote(str(ctx.label)),
-            levels = " ".join([_quote(level) for level in info.levels]),
-            cpus = " ".join([_quote(TARGET_CPUS[level]) for level in info.levels]),
+            names = " ".join([_quote(name) for name in info.names]),
+            levels = " ".join([_quote(info.levels[name]) for name in info.names]),
             # Relative to the test's working directory, the main repository's
             # runfiles tree (other repositories' files are at ../<repo>/).
-            tests = " ".join([_quote(info.tests[level].short_path) for level in info.levels]),
-            models = " ".join([_quote(QEMU_MODELS.get(level, "")) for level in info.levels]),
+            tests = " ".join([_quote(info.tests[name].short_path) for name in info.names]),
+            models = " ".join([_quote(QEMU_MODELS.get(info.levels[name], "")) for name in info.names]),
+            features = " ".join([_quote(info.features[name].short_path if name in info.features else "") for name in info.names]),
+            probe = _quote(info.probe.short_path if info.probe else ""),
+            probe_models = " ".join([_quote(model) for model in QEMU_PROBE_MODELS]),
             qemu = _quote(qemu),
         ),
         is_executable = True,
@@ -271,8 +380,8 @@ multiarch_test = rule(
 # Attributes of the test rule itself, not of the rust_test built per level.
 _RUNNER_KWARGS = ["args", "exec_properties", "flaky", "local", "shard_count", "size", "timeout"]
 
-def rust_multiarch_test(name, levels = LEVELS, qemu = None, **kwargs):
-    """A Rust test run once per x86-64 level: each level's build natively or under qemu.
+def rust_multiarch_test(name, levels = None, variants = None, qemu = None, **kwargs):
+    """A Rust test run once per variant (x86-64 level): each build natively or under qemu.
 
     Takes the attributes of rules_rust's `rust_test` (`srcs`, `deps`,
     `crate`, `env`, `data`, `rustc_flags`, ...) and builds the test once per
@@ -287,8 +396,14 @@ def rust_multiarch_test(name, levels = LEVELS, qemu = None, **kwargs):
     test fails, naming the levels. `--test_env=MULTIARCH_TEST_QEMU=always`
     runs every level that has a qemu model under qemu, `never` under none.
 
+    With `variants` (as rust_multiarch_binary's), each variant is built and
+    run; one that is not a level is run natively where this CPU has every
+    target feature rustc says its flags enable (a small probe checks them),
+    else under the first qemu model (qemu64, Nehalem, Haswell, max) that
+    has them.
+
     Targets created: `<name>.variant` (the rust_test, tagged manual),
-    `<name>.levels` (its per-level builds, manual) and `<name>` (the test).
+    `<name>.levels` (its per-variant builds, manual) and `<name>` (the test).
 
     Example:
 
@@ -303,7 +418,11 @@ def rust_multiarch_test(name, levels = LEVELS, qemu = None, **kwargs):
     Args:
       name: str, the test target's name.
       levels: list[str], the levels to build and run, any subset of "v1",
-        "v2", "v3", "v4" that contains "v1" (as rust_multiarch_binary's).
+        "v2", "v3", "v4" that contains "v1" (as rust_multiarch_binary's);
+        default: the four, unless `variants` is given.
+      variants: dict[str, list[str]], exclusive with `levels`: variant name
+        -> `multiarch_variant(cpu = ..., features = [...])`, as
+        rust_multiarch_binary's.
       qemu: Label or None, a `qemu-x86_64` executable target to run levels
         above the CPU with (a declared input, for remote execution); default:
         `qemu-x86_64` on the test's PATH.
@@ -338,7 +457,10 @@ def rust_multiarch_test(name, levels = LEVELS, qemu = None, **kwargs):
     )
     multiarch_test_builds(
         name = name + ".levels",
-        levels = levels,
+        # As rust_multiarch_binary passes them to multiarch_pack.
+        levels = (levels or []) if variants != None else (LEVELS if levels == None else levels),
+        use_variants = variants != None,
+        variants = variants,
         test = ":{}.variant".format(name),
         testonly = True,
         **internal
