@@ -1133,10 +1133,11 @@ build_id() {
         id = substr($0, RSTART, RLENGTH); sub(/Build ID: */, "", id); print id }'
 }
 
-# gdb_bt ARGS...: gdb in batch mode without any init file, then `bt`; the
-# frames it prints.
+# gdb_bt ARGS...: gdb in batch mode without any init file or debuginfod
+# (DEBUGINFOD_URLS may be set system-wide; the test uses no network), then
+# `bt`; the frames it prints.
 gdb_bt() {
-    timeout 120 gdb -nx -batch "$@" -ex bt 2>&1 | grep -E '^#[0-9]+ ' || true
+    timeout 120 gdb -nx -batch -iex 'set debuginfod enabled off' "$@" -ex bt 2>&1 | grep -E '^#[0-9]+ ' || true
 }
 
 # start_waiting OUT ENV=VALUE... BUNDLE: starts `BUNDLE wait` (it sleeps in
