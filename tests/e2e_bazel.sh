@@ -887,15 +887,18 @@ test_v() {
     done
 
     # rustc got each variant's flags last, and :level only in the level ones.
-    bz "$MAIN_WS" "$MAIN_OB" aquery -c fastbuild "mnemonic('Rustc', $FLEET.variant)" --output=jsonproto \
+    bz "$MAIN_WS" "$MAIN_OB" aquery -c fastbuild "mnemonic('Rustc', deps($FLEET))" --output=text \
         >"$WORK/v.aquery" 2>"$WORK/v.err" || { cat "$WORK/v.err" >&2; fail "v: aquery failed"; return; }
     out="$(python3 - "$WORK/v.aquery" <<'PY'
-import json, re, sys
+import re, sys
 seen = []
-for a in json.load(open(sys.argv[1])).get("actions", []):
-    argv = a["arguments"]
-    cpu = [x for x in argv if re.match(r"-Ctarget-cpu=", x)]
-    feats = [x for x in argv if re.match(r"-Ctarget-feature=", x) and "crt-static" not in x]
+for block in re.split(r"(?m)^action ", open(sys.argv[1]).read())[1:]:
+    if not re.search(r"Target: //variants:fleet\.variant\s", block):
+        continue
+    # (aquery's text quotes arguments: '-Ctarget-cpu=x86-64', ...'))
+    argv = [x.rstrip("\\").rstrip(")").strip("'") for x in block[block.find("Command Line:"):].split()]
+    cpu = [x for x in argv if x.startswith("-Ctarget-cpu=")]
+    feats = [x for x in argv if x.startswith("-Ctarget-feature=") and "crt-static" not in x]
     cfg = [x for x in argv if x.startswith("--cfg=fleet_level=")]
     seen.append(" ".join(cpu + feats) + " | " + (cfg[0] if cfg else "no level"))
 print("\n".join(sorted(seen)))
@@ -907,7 +910,7 @@ PY
         "-Ctarget-cpu=x86-64 | --cfg=fleet_level=\"v1\"" \
         "-Ctarget-cpu=x86-64-v3 -Ctarget-feature=+aes,+pclmulqdq,+sha | no level" \
         "-Ctarget-cpu=x86-64-v3 | --cfg=fleet_level=\"v3\"" \
-        "-Ctarget-cpu=znver4 | no level" | sort)"
+        "-Ctarget-cpu=znver4 | no level" | LC_ALL=C sort)"
     if [[ "$out" == "$want" ]]; then
         pass "v: each variant's Rustc action has exactly its -Ctarget-cpu / -Ctarget-feature; :level select()s only the level variants"
     else
