@@ -10,6 +10,7 @@
 #               the CLI still reads
 #     fleet     variants x86-64, x86-64-v3, znver4, sapphirerapids, packed
 #               with --rustc (issue 12), statically linked, compressed
+#     capped    v1 v3 v4 with --cap x86-64-v3, statically linked, compressed
 # Usage: tests/build_fixtures.sh [OUT]   (default: <target>/fixtures)
 # <target> is Cargo's target directory (`cargo metadata`: honours
 # CARGO_TARGET_DIR and build.target-dir), where the tools are built.
@@ -49,7 +50,7 @@ done
 
 # bundle NAME RUSTFLAGS COMPRESSION VARIANT... (PAYLOAD: the builds' file
 # name prefix, default payload; PACK_RUSTC: pass --rustc and, per variant
-# that is no level, --target-cpu VARIANT=VARIANT)
+# that is no level, --target-cpu VARIANT=VARIANT; PACK_CAP: --cap)
 bundle() {
   local name=$1 rustflags=$2 compression=$3; shift 3
   local dir=$out/$name
@@ -63,6 +64,7 @@ bundle() {
     esac
   done
   if [ -n "${PACK_RUSTC:-}" ]; then args+=(--rustc "$PACK_RUSTC"); fi
+  if [ -n "${PACK_CAP:-}" ]; then args+=(--cap "$PACK_CAP"); fi
   "$multiarch" pack --program "payload_$name" --label "tests/build_fixtures.sh:$name" \
     --target "$(rustc -vV | sed -n "s/^host: //p")" \
     --compression "$compression" --blob-dir "$dir/src/blobs" --table-version "${TABLE_VERSION:-5}" \
@@ -84,4 +86,5 @@ bundle dynamic "" none x86-64 x86-64-v2 x86-64-v3 x86-64-v4
 TABLE_VERSION=3 bundle v1v3 "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3
 PAYLOAD=big-payload bundle big "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v4
 PACK_RUSTC=${RUSTC:-rustc} bundle fleet "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3 znver4 sapphirerapids
+PACK_CAP=x86-64-v3 bundle capped "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3 x86-64-v4
 echo "fixtures in $out"

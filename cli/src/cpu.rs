@@ -26,7 +26,8 @@ launcher detects here (CPUID, and the OS's XCR0 state), by rustc's names.
                          level variant); else print what it lacks, exit 1
   --picks BUNDLE         Print the name of the variant BUNDLE starts here
                          without MULTIARCH_LEVEL (the first, in the bundle's
-                         order, whose features this CPU has)
+                         order, whose features this CPU has, within the
+                         bundle's cap if it has one)
   --json                 Print {\"arch\", \"level\", \"features\"} as JSON
   -h, --help             Print this help
 
@@ -76,7 +77,9 @@ pub fn arch_of(meta: &Meta) -> Result<Arch> {
 /// whose requirements this CPU meets.
 pub fn picks(meta: &Meta) -> Result<Option<usize>> {
     let arch = arch_of(meta)?;
-    Ok(meta.variants.iter().position(|v| lacking(arch, &v.requires).is_empty()))
+    let cap = meta.cap_features();
+    let within = |requires: &[String]| cap.as_ref().is_none_or(|c| requires.iter().all(|f| c.contains(f)));
+    Ok(meta.variants.iter().position(|v| within(&v.requires) && lacking(arch, &v.requires).is_empty()))
 }
 
 fn has(list: &str) -> Result<()> {

@@ -105,7 +105,7 @@ multiarch pack: write the crate root of a bundle
 
 Usage: multiarch pack --program NAME --out FILE.rs --variant NAME=PATH...
                       [--target-cpu NAME=CPU]... [--target-features NAME=FEATS]...
-                      [--rustc PATH] [--label LABEL] [--target TRIPLE]
+                      [--rustc PATH] [--cap NAME] [--label LABEL] [--target TRIPLE]
                       [--compression none|lz] [--blob-dir DIR]
 
 Reads one build per variant, hashes it, stores identical builds once, and
@@ -151,6 +151,11 @@ Options:
                          table (default: x86_64 and rustc's host)
   --compression MODE     none: builds as they are; lz (default): compressed
   --blob-dir DIR         Where compressed builds go (default: FILE.rs.blobs)
+  --cap NAME             A level (v1..v4, x86-64..x86-64-v4) or variant name:
+                         variants that need features beyond its (the level's,
+                         or that variant's) are never started automatically,
+                         whatever the CPU has; MULTIARCH_LEVEL may still name
+                         them. Recorded in the table; the log line shows it
   --table-version N      The .multiarch table's format: 5 (default), or 4 or 3
                          (levels only; 3 without checksums) for tools that read
                          only those
@@ -241,11 +246,12 @@ fn cmd_inspect(mut parser: lexopt::Parser) -> Result<()> {
             })
             .collect();
         out.push_str(&format!(
-            "{{\"program\": {}, \"label\": {}, \"rustc\": {}, \"target\": {}, \"file_size\": {}, \"launcher_size\": {}, \"variants\": [{}], \"blobs\": [{}]}}\n",
+            "{{\"program\": {}, \"label\": {}, \"rustc\": {}, \"target\": {}, \"cap\": {}, \"file_size\": {}, \"launcher_size\": {}, \"variants\": [{}], \"blobs\": [{}]}}\n",
             json_str(&m.program),
             json_str(&m.label),
             json_str(&m.rustc),
             json_str(&m.target),
+            m.cap.as_deref().map_or("null".to_owned(), json_str),
             bytes.len(),
             (bytes.len() as u64).saturating_sub(stored),
             variants.join(", "),
@@ -256,6 +262,9 @@ fn cmd_inspect(mut parser: lexopt::Parser) -> Result<()> {
         out.push_str(&format!("label     {}\n", m.label));
         out.push_str(&format!("rustc     {}\n", m.rustc));
         out.push_str(&format!("target    {}\n", m.target));
+        if let Some(cap) = &m.cap {
+            out.push_str(&format!("cap       {cap}\n"));
+        }
         out.push_str(&format!(
             "file      {} bytes (launcher {} bytes, builds {} bytes)\n",
             bytes.len(),
@@ -376,6 +385,7 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
     let mut cpus: Vec<(String, String)> = Vec::new();
     let mut features: Vec<(String, String)> = Vec::new();
     let mut table_version = multiarch_cli::meta::VERSION;
+    let mut cap = None;
     while let Some(arg) = parser.next()? {
         match arg {
             Long("program") => program = Some(parser.value()?.string()?),
@@ -386,6 +396,7 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
             }
             Long("blob-dir") => blob_dir = Some(user_path(parser.value()?)),
             Long("rustc") => rustc = Some(user_path(parser.value()?)),
+            Long("cap") => cap = Some(parser.value()?.string()?),
             Long("table-version") => {
                 let v = parser.value()?.string()?;
                 table_version = match v.as_str() {
@@ -442,6 +453,7 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
         blob_dir,
         table_version,
         rustc,
+        cap,
     })?;
     Ok(())
 }

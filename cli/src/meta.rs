@@ -33,6 +33,9 @@
 //!              target features the build may use, as rustc names them;
 //!              the last variant's list is empty
 //!   blob       u32: index of its blob; every blob has a variant
+//! cap        string: empty, or `multiarch pack --cap`'s level or variant
+//!            name: variants needing features beyond its (the level's, or
+//!            that variant's requirements) are not chosen automatically
 //! ```
 //!
 //! Versions 3 and 4 (still read) knew only the four psABI levels: after
@@ -74,6 +77,8 @@ pub struct Meta {
     pub variants: Vec<VariantMeta>,
     /// The distinct builds.
     pub blobs: Vec<BlobMeta>,
+    /// `multiarch pack --cap`: a level or variant name (version 5 only).
+    pub cap: Option<String>,
 }
 
 /// One variant.
@@ -189,6 +194,9 @@ impl Meta {
         if version >= 5 {
             return Ok(self.encode_v5());
         }
+        if let Some(cap) = &self.cap {
+            return Err(OnlyLevels(format!("{cap} (a cap, which they cannot record)")));
+        }
         let mut masks = vec![0u8; self.blobs.len()];
         for v in &self.variants {
             match Level::ALL.into_iter().find(|l| l.cpu_name() == v.name) {
@@ -250,6 +258,7 @@ impl Meta {
             }
             out.extend_from_slice(&(v.blob as u32).to_le_bytes());
         }
+        put_str(&mut out, self.cap.as_deref().unwrap_or(""));
         out
     }
 
@@ -311,6 +320,7 @@ impl Meta {
             }
             blobs.push(BlobMeta { compression, size, stored_size, sha256, check, section });
         }
+        let mut cap = None;
         let variants = if version >= 5 {
             let n = r.u32("variant count")?;
             if n == 0 || n > MAX_VARIANTS {
@@ -345,6 +355,15 @@ impl Meta {
             if (0..blobs.len()).any(|b| !variants.iter().any(|v| v.blob == b)) {
                 return Err(MetaError::Invalid("variant list (a blob no variant uses)"));
             }
+            let name = r.string("cap")?;
+            if !name.is_empty() {
+                let known =
+                    Level::parse(name.as_bytes()).is_some() || variants.iter().any(|v| v.name == name);
+                if !known || !multiarch_launcher::bundle::valid_name(name.as_bytes()) {
+                    return Err(MetaError::Invalid("cap"));
+                }
+                cap = Some(name);
+            }
             variants
         } else {
             if seen & 1 == 0 {
@@ -356,7 +375,7 @@ impl Meta {
         if !r.0.is_empty() {
             return Err(MetaError::Invalid("length (bytes after the last variant)"));
         }
-        let meta = Meta { program, label, rustc, target, variants, blobs };
+        let meta = Meta { program, label, rustc, target, variants, blobs, cap };
         if meta.blobs[meta.base()].compression == Compression::LzDelta {
             return Err(MetaError::Invalid("compression (the baseline build cannot be a delta)"));
         }
@@ -376,6 +395,24 @@ impl Meta {
             .iter()
             .find(|v| v.name == name)
             .or_else(|| self.variants.iter().find(|v| level.is_some_and(|l| v.name == l.cpu_name())))
+    }
+
+    /// The features the cap allows, by name: the level's, or the named
+    /// variant's requirements; `None` without a cap.
+    pub fn cap_features(&self) -> Option<Vec<String>> {
+        let cap = self.cap.as_deref()?;
+        if let Some(v) = self.variants.iter().find(|v| v.name == cap) {
+            return Some(v.requires.clone());
+        }
+        let level = Level::parse(cap.as_bytes())?;
+        Some(
+            level
+                .features()
+                .iter()
+                .filter_map(multiarch_launcher::arch::x86_64::name)
+                .map(str::to_owned)
+                .collect(),
+        )
     }
 
     /// The blob of the variant `name` asks for (see [`Meta::variant`]).
@@ -478,6 +515,7 @@ mod tests {
                 level(Level::V1, 1),
             ],
             blobs: vec![blob(7, 10, 0), blob(9, 12, 1)],
+            cap: None,
         }
     }
 
@@ -514,6 +552,21 @@ mod tests {
         assert_eq!(f.variant("fast").unwrap().requires, ["aes", "avx2", "sha"]);
         assert!(f.variant("v3").is_none());
         assert_eq!(f.embedded(), "v1 fast znver4");
+    }
+
+    #[test]
+    fn caps() {
+        let mut m = fleet();
+        m.cap = Some("fast".into());
+        assert_eq!(Meta::decode(&m.encode()).unwrap(), m);
+        assert_eq!(m.cap_features().unwrap(), ["aes", "avx2", "sha"]);
+        m.cap = Some("x86-64-v2".into());
+        assert_eq!(Meta::decode(&m.encode()).unwrap(), m);
+        assert_eq!(m.cap_features().unwrap().len(), 7);
+        assert!(m.encode_version(4).is_err());
+        m.cap = Some("zen9".into());
+        assert_eq!(Meta::decode(&m.encode()), Err(MetaError::Invalid("cap")));
+        assert_eq!(fleet().cap_features(), None);
     }
 
     #[test]
@@ -606,7 +659,7 @@ mod tests {
         assert_eq!(Meta::decode(&bytes), Err(MetaError::Truncated("program")));
         let mut bytes = fleet().encode();
         // The last variant's requires count, then its blob index.
-        let n = bytes.len();
+        let n = bytes.len() - 4; // before the (empty) cap
         bytes[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(Meta::decode(&bytes), Err(MetaError::Invalid("required feature count")));
     }

@@ -57,6 +57,9 @@ pub struct PackArgs {
     pub table_version: u16,
     /// The rustc to ask which features each variant enables.
     pub rustc: Option<PathBuf>,
+    /// `--cap NAME`: a level or variant name; variants that need features
+    /// beyond its are never chosen automatically.
+    pub cap: Option<String>,
 }
 
 /// One `--variant NAME=PATH`, with its `--target-cpu` and `--target-features`.
@@ -131,6 +134,25 @@ struct Resolved {
     flags: String,
     /// The required features, of the architecture's table.
     requires: FeatureSet,
+}
+
+/// The cap `--cap NAME` names: its canonical name (a level's CPU name) and
+/// features, a level's or a variant's requirements.
+fn resolve_cap(name: &str, arch: Arch, variants: &[Resolved]) -> Result<(String, FeatureSet)> {
+    let canonical = variant_name(name, "--cap", name)?;
+    if let Some(v) = variants.iter().find(|v| v.name == canonical) {
+        return Ok((canonical, v.requires));
+    }
+    match (arch, Level::parse(canonical.as_bytes())) {
+        (Arch::X86_64, Some(level)) => Ok((canonical, level.features())),
+        _ => {
+            let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+            bail!(
+                "--cap {name}: names no variant ({}) and no x86-64 level (v1..v4): give one of them",
+                names.join(", ")
+            )
+        }
+    }
 }
 
 /// The architecture of `target` (empty: x86_64).
@@ -389,6 +411,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
     check_program_name(&args.program)?;
     let arch = target_arch(&args.target)?;
     let variants = resolve(args, arch)?;
+    let cap = args.cap.as_deref().map(|name| resolve_cap(name, arch, &variants)).transpose()?;
 
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let out_abs = lexical_absolute(&cwd, &args.out);
@@ -464,6 +487,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
                 section: blob_section(i),
             })
             .collect(),
+        cap: cap.as_ref().map(|(name, _)| name.clone()),
     };
     let meta_bytes = meta
         .encode_version(args.table_version)
@@ -547,7 +571,23 @@ pub fn pack(args: &PackArgs) -> Result<String> {
             rust_str(&v.name)
         );
     }
-    let _ = writeln!(src, "    ],\n}};\n");
+    let _ = writeln!(src, "    ],");
+    match &cap {
+        Some((name, set)) => {
+            let [w0, w1] = set.words();
+            let _ = writeln!(src, "    // --cap {name}: allows {}", set.names(arch.namer(), " "));
+            let _ = writeln!(
+                src,
+                "    cap: Some(::multiarch_launcher::bundle::Cap {{ name: {}, features: \
+                 ::multiarch_launcher::FeatureSet::from_words([{w0:#018x}, {w1:#018x}]) }}),",
+                rust_str(name)
+            );
+        }
+        None => {
+            let _ = writeln!(src, "    cap: None,");
+        }
+    }
+    let _ = writeln!(src, "}};\n");
     let _ = writeln!(src, "::multiarch_launcher::entry!(BUNDLE);");
 
     write_atomically(&args.out, src.as_bytes())?;
@@ -774,6 +814,7 @@ mod tests {
             blob_dir: None,
             table_version: crate::meta::VERSION,
             rustc: None,
+            cap: None,
         };
         let src = pack(&args).unwrap();
         assert_eq!(fs::read_to_string(&out).unwrap(), src);
@@ -826,6 +867,7 @@ mod tests {
             blob_dir: Some(d.join("blobs")),
             table_version: crate::meta::VERSION,
             rustc: None,
+            cap: None,
         };
         let src = pack(&args).unwrap();
         // Random bytes stay stored (the v1 base and the unrelated v2); the
@@ -885,6 +927,7 @@ mod tests {
             blob_dir: Some(d.join("blobs")),
             table_version: crate::meta::VERSION,
             rustc: None,
+            cap: None,
         };
         let src = pack(&args).unwrap();
         let kind = |level: &str| {
@@ -910,6 +953,7 @@ mod tests {
             blob_dir: None,
             table_version: crate::meta::VERSION,
             rustc,
+            cap: None,
         }
     }
 
@@ -982,6 +1026,15 @@ mod tests {
             assert!(!out.exists());
             assert!(!out.with_extension("rs.blobs").exists());
         }
+        // A cap names a variant or a level.
+        let mut a = args_for(&out, vec![lv(Level::V3, &v3), lv(Level::V1, &v1)], None);
+        a.cap = Some("znver4".into());
+        let msg = format!("{:#}", pack(&a).unwrap_err());
+        assert!(
+            msg.contains("--cap znver4: names no variant (x86-64-v3, x86-64) and no x86-64 level"),
+            "{msg}"
+        );
+        assert!(!out.exists());
         // Versions 3 and 4 cannot hold a variant that is not a level.
         let mut a =
             args_for(&out, vec![named("fast", &v3, Some("x86-64-v3"), None), lv(Level::V1, &v1)], None);
@@ -1037,6 +1090,20 @@ mod tests {
             meta_line.contains("-Ctarget-cpu=sapphirerapids") && meta_line.contains("amx-tile"),
             "{meta_line}"
         );
+        // A cap by variant name, and by level name.
+        let mut capped = args_for(&out, vec![VariantArg::level(Level::V1, build("base"))], None);
+        capped.cap = Some("v2".into());
+        let capped_src = pack(&capped).unwrap();
+        let [w0, w1] = Level::V2.features().words();
+        assert!(
+            capped_src.contains(&format!(
+                "cap: Some(::multiarch_launcher::bundle::Cap {{ name: \"x86-64-v2\", features: \
+                 ::multiarch_launcher::FeatureSet::from_words([{w0:#018x}, {w1:#018x}]) }}),"
+            )),
+            "{capped_src}"
+        );
+        let plain = pack(&args_for(&out, vec![VariantArg::level(Level::V1, build("base"))], None)).unwrap();
+        assert!(plain.contains("    cap: None,"), "{plain}");
         // The level variant's features are the psABI table's.
         let v3 = src.lines().find(|l| l.contains("name: \"x86-64-v3\"")).unwrap();
         let [w0, w1] = Level::V3.features().words();

@@ -370,6 +370,19 @@ pub struct Bundle {
     /// The embedded builds, best first: more required features first, ties
     /// in the order the user gave. The last requires nothing.
     pub variants: &'static [Variant],
+    /// `multiarch pack --cap`: variants that require features beyond the
+    /// cap's are never chosen automatically (`MULTIARCH_LEVEL` may still
+    /// name them).
+    pub cap: Option<Cap>,
+}
+
+/// A bundle's cap: a level or variant name and its features.
+#[derive(Clone, Copy, Debug)]
+pub struct Cap {
+    /// The level or variant it was given as.
+    pub name: &'static str,
+    /// The features it allows: the level's, or the variant's requirements.
+    pub features: FeatureSet,
 }
 
 impl Bundle {

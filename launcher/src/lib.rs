@@ -22,7 +22,7 @@
 //! [`sys`], [`rt`] and [`text`] (the runtime without std).
 
 //! The launcher links neither std nor a C library (see [`sys`]): it adds
-//! about 120 KB to a bundle built by Cargo (137 KB by Bazel, without
+//! about 130 KB to a bundle built by Cargo (146 KB by Bazel, without
 //! cross-crate LTO), statically linked, where a std one was 0.44 MB
 //! dynamic or 1.2 MB static. [`entry!`] supplies the pieces a
 //! program without a C runtime needs: `_start`, the `mem*` functions and the
@@ -144,6 +144,9 @@ pub unsafe fn main(
     }
 }
 
+/// The log line's buffer: room for the passed-over notes of many variants.
+const LOG_MAX: usize = 4096;
+
 /// How the build was started, for the log line.
 #[derive(Clone, Copy)]
 enum Via {
@@ -168,7 +171,8 @@ fn run(
     let mut request = config.request;
     // Extracting never runs the build, so any embedded variant may be asked for.
     request.force |= config.extract;
-    let choice = select::select(cpu, request, bundle.variants).map_err(|e| bformat!(1024, "{e}"))?;
+    let cap = bundle.cap.map(|c| c.features);
+    let choice = select::select(cpu, cap, request, bundle.variants).map_err(|e| bformat!(1024, "{e}"))?;
     let variant = &bundle.variants[choice.index];
 
     let mut notes = Buf::<1024>::new();
@@ -186,14 +190,12 @@ fn run(
         if !config.log {
             return;
         }
-        let mut line = Buf::<4096>::new();
-        let _ = write!(
-            line,
-            "[multiarch] {verb} {} (cpu {}; embedded {}",
-            variant.name,
-            Level::of(cpu),
-            select::Embedded(bundle.variants)
-        );
+        let mut line = Buf::<LOG_MAX>::new();
+        let _ = write!(line, "[multiarch] {verb} {} (cpu {}", variant.name, Level::of(cpu));
+        if let Some(cap) = bundle.cap {
+            let _ = write!(line, "; cap {}", cap.name);
+        }
+        let _ = write!(line, "; embedded {}", select::Embedded(bundle.variants));
         line.push(match via {
             None => b"",
             Some(Via::Cache) => b"; via cache",
@@ -204,14 +206,20 @@ fn run(
         // Why each better variant was not started.
         if choice.automatic {
             for (n, over) in bundle.variants[..choice.index].iter().enumerate() {
-                let _ = write!(
-                    line,
-                    "{} {} (lacks {})",
-                    if n == 0 { "; passed over" } else { "," },
-                    over.name,
-                    cpu.missing(over.requires).names(arch::native::name, " ")
-                );
+                let _ = write!(line, "{} {} (", if n == 0 { "; passed over" } else { "," }, over.name);
+                let lacks = cpu.missing(over.requires);
+                if lacks.is_empty() {
+                    line.push(b"beyond the cap)");
+                } else {
+                    let _ = write!(line, "lacks {})", lacks.names(arch::native::name, " "));
+                }
             }
+        }
+        // A line too long for the buffer (dozens of variants) is cut, but
+        // still closed and ended.
+        if line.as_bytes().len() + 2 >= LOG_MAX {
+            line.truncate(LOG_MAX - 6);
+            line.push(b"...");
         }
         let _ = writeln!(line, ")");
         let _ = sys::write_all(2, line.as_bytes());

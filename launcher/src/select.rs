@@ -8,6 +8,10 @@
 //! a variant whose features the launcher cannot detect is refused at pack
 //! time: no variant is started on a CPU that lacks what it uses.
 //!
+//! A bundle's cap (`multiarch pack --cap`) masks the CPU's features before
+//! the automatic choice: a variant that needs a feature beyond the cap is
+//! not chosen, whatever the CPU has.
+//!
 //! `MULTIARCH_LEVEL=NAME` asks for a variant by name, or for a psABI level
 //! (`v3`, `x86-64-v3`): a level that is not embedded stands for the first
 //! variant whose requirements fit within the level's features. A variant
@@ -118,12 +122,19 @@ impl fmt::Display for SelectError<'_> {
     }
 }
 
-/// Picks the variant to start: see the module docs.
-pub fn select(cpu: FeatureSet, request: Request, variants: &[Variant]) -> Result<Choice, SelectError<'_>> {
+/// Picks the variant to start, for a CPU with features `cpu`, in a bundle
+/// capped at `cap` (if any): see the module docs.
+pub fn select(
+    cpu: FeatureSet,
+    cap: Option<FeatureSet>,
+    request: Request,
+    variants: &[Variant],
+) -> Result<Choice, SelectError<'_>> {
     let Some(name) = request.name else {
+        let allowed = cap.map_or(cpu, |cap| cpu.intersection(cap));
         let index = variants
             .iter()
-            .position(|v| cpu.contains_all(v.requires))
+            .position(|v| allowed.contains_all(v.requires))
             .ok_or(SelectError::NothingRuns { cpu: Level::of(cpu) })?;
         return Ok(Choice {
             index,
@@ -261,7 +272,7 @@ mod tests {
     }
 
     fn pick(cpu: FeatureSet, variants: &[Variant]) -> &'static str {
-        variants[select(cpu, Request::default(), variants).unwrap().index].name
+        variants[select(cpu, None, Request::default(), variants).unwrap().index].name
     }
 
     fn ask(name: &str, force: bool) -> Request {
@@ -331,7 +342,7 @@ mod tests {
         let fleet = bundle(&["x86-64", "x86-64-v3", "znver4", "sapphirerapids"]);
         let spr = machine("sapphirerapids");
         let got = |name: &str| {
-            select(spr, ask(name, false), &fleet).map(|c| (fleet[c.index].name, c.fell_back_from))
+            select(spr, None, ask(name, false), &fleet).map(|c| (fleet[c.index].name, c.fell_back_from))
         };
         assert_eq!(got("x86-64-v3").unwrap(), ("x86-64-v3", None));
         assert_eq!(got("v3").unwrap(), ("x86-64-v3", None));
@@ -348,45 +359,62 @@ mod tests {
             msg.contains("MULTIARCH_LEVEL=znver5") && msg.contains("embedded: v1 v3 znver4 sapphirerapids"),
             "{msg}"
         );
-        assert!(select(spr, Request::default(), &fleet).unwrap().automatic);
-        assert!(!select(spr, ask("v3", false), &fleet).unwrap().automatic);
+        assert!(select(spr, None, Request::default(), &fleet).unwrap().automatic);
+        assert!(!select(spr, None, ask("v3", false), &fleet).unwrap().automatic);
     }
 
     #[test]
     fn refused_unless_forced_naming_what_is_missing() {
         let fleet = bundle(&["x86-64", "x86-64-v3", "znver4", "sapphirerapids"]);
         let spr = machine("sapphirerapids");
-        let err = select(spr, ask("znver4", false), &fleet).unwrap_err();
+        let err = select(spr, None, ask("znver4", false), &fleet).unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("MULTIARCH_LEVEL=znver4: this CPU (x86-64-v4) lacks sse4a, which znver4 requires")
                 && msg.contains("MULTIARCH_FORCE=1"),
             "{msg}"
         );
-        let c = select(spr, ask("znver4", true), &fleet).unwrap();
+        let c = select(spr, None, ask("znver4", true), &fleet).unwrap();
         assert_eq!((fleet[c.index].name, c.forced_missing), ("znver4", set_of(&["sse4a"])));
         // A level above the CPU, with the level embedded.
         let levels = bundle(&["x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"]);
-        let err = select(machine("haswell"), ask("v4", false), &levels).unwrap_err().to_string();
+        let err = select(machine("haswell"), None, ask("v4", false), &levels).unwrap_err().to_string();
         assert!(
             err.contains("this CPU (x86-64-v3) lacks avx512bw avx512cd avx512dq avx512f avx512vl"),
             "{err}"
         );
         // Forced, but only builds within the CPU exist: nothing is missing.
         let low = bundle(&["x86-64"]);
-        let c = select(FeatureSet::EMPTY, ask("v4", false), &low).unwrap();
+        let c = select(FeatureSet::EMPTY, None, ask("v4", false), &low).unwrap();
         assert_eq!((c.index, c.fell_back_from, c.forced_missing), (0, Some(Level::V4), FeatureSet::EMPTY));
+    }
+
+    /// A cap masks the CPU for the automatic choice only.
+    #[test]
+    fn a_cap_bounds_the_automatic_choice() {
+        let fleet = bundle(&["x86-64", "x86-64-v3", "znver4", "sapphirerapids"]);
+        let spr = machine("sapphirerapids");
+        let pick_capped =
+            |cap: FeatureSet| fleet[select(spr, Some(cap), Request::default(), &fleet).unwrap().index].name;
+        assert_eq!(pick_capped(Level::V4.features()), "x86-64-v3");
+        assert_eq!(pick_capped(Level::V2.features()), "x86-64");
+        assert_eq!(pick_capped(cpu_features("sapphirerapids")), "sapphirerapids");
+        assert_eq!(pick_capped(FeatureSet::EMPTY), "x86-64");
+        // Asked for by name, a variant beyond the cap still starts where
+        // the CPU has what it needs.
+        let c = select(spr, Some(Level::V2.features()), ask("sapphirerapids", false), &fleet).unwrap();
+        assert_eq!((fleet[c.index].name, c.forced_missing), ("sapphirerapids", FeatureSet::EMPTY));
     }
 
     #[test]
     fn no_baseline() {
         let only_v3 = bundle(&["x86-64-v3"]);
         assert!(matches!(
-            select(Level::V2.features(), Request::default(), &only_v3),
+            select(Level::V2.features(), None, Request::default(), &only_v3),
             Err(SelectError::NothingRuns { cpu: Level::V2 })
         ));
-        assert!(select(Level::V2.features(), Request::default(), &[]).is_err());
-        assert!(select(Level::V4.features(), ask("v2", true), &only_v3).is_err());
+        assert!(select(Level::V2.features(), None, Request::default(), &[]).is_err());
+        assert!(select(Level::V4.features(), None, ask("v2", true), &only_v3).is_err());
     }
 
     #[test]

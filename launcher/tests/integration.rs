@@ -1161,6 +1161,39 @@ fn fleet_by_name_refused_forced_and_fallen_back() {
     }
 }
 
+/// A bundle packed with `--cap x86-64-v3` never starts its v4 build on its
+/// own, says so in the log line, and still starts it by name where the CPU
+/// has AVX-512.
+#[test]
+fn capped_bundle_stays_within_its_cap() {
+    let sb = Sandbox::new("capped");
+    let cpu = host_level();
+    let want = Bundle::Capped.pick(cpu.min(Level::V3));
+    let out = run(&mut report_cmd(&sb, Bundle::Capped, &[("MULTIARCH_EXEC", "memfd")]));
+    assert_eq!(Report::parse(&out).level, want.cpu_name());
+    assert_eq!(
+        log_line(&out),
+        format!("[multiarch] starting {want} (cpu {cpu}; cap x86-64-v3; embedded v1 v3 v4; via memfd)")
+    );
+    let over = util::passed_over(&out);
+    let v4_lacks = util::host_lacks("x86-64-v4");
+    let mut expect = vec![("x86-64-v4".to_owned(), v4_lacks.clone())];
+    if want == Level::V1 {
+        expect.push(("x86-64-v3".to_owned(), util::host_lacks("x86-64-v3")));
+    }
+    assert_eq!(over, expect, "{}", util::full_log_line(&out));
+    if v4_lacks.is_empty() {
+        let out = run(&mut report_cmd(
+            &sb,
+            Bundle::Capped,
+            &[("MULTIARCH_LEVEL", "v4"), ("MULTIARCH_EXEC", "memfd")],
+        ));
+        assert_eq!(Report::parse(&out).level, Level::V4.cpu_name());
+    } else {
+        eprintln!("capped_bundle_stays_within_its_cap: no AVX-512 here, so v4 is not started by name");
+    }
+}
+
 /// The launcher links no library: the static bundle has no ELF interpreter,
 /// the dynamic one only ld.so, neither needs a shared library, and the
 /// static one holds only the R_X86_64_RELATIVE relocations its `_start`

@@ -232,7 +232,112 @@ pub const fn index(name: &str) -> Option<usize> {
 
 /// The name of feature `index`.
 pub fn name(index: usize) -> Option<&'static str> {
-    FEATURES.get(index).map(|f| f.name)
+    let end = usize::from(*NAME_ENDS.get(index)?);
+    let start = if index == 0 { 0 } else { usize::from(NAME_ENDS[index - 1]) };
+    // Whole names cut from the concatenation of `&str`s: valid UTF-8.
+    core::str::from_utf8(NAME_BYTES.get(start..end)?).ok()
+}
+
+// What the launcher keeps of FEATURES at run time, in forms that need no
+// relocation (a PIE relocates every pointer at start, and each costs 24
+// bytes of .rela.dyn plus 16 of table): the names as one byte string with
+// end offsets, and each feature's probe in 12 bytes.
+
+/// The length of all names together.
+const NAME_BYTES_LEN: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < FEATURES.len() {
+        n += FEATURES[i].name.len();
+        i += 1;
+    }
+    n
+};
+
+/// Every name of [`FEATURES`], one after the other.
+static NAME_BYTES: [u8; NAME_BYTES_LEN] = {
+    let mut out = [0u8; NAME_BYTES_LEN];
+    let (mut at, mut i) = (0, 0);
+    while i < FEATURES.len() {
+        let name = FEATURES[i].name.as_bytes();
+        let mut j = 0;
+        while j < name.len() {
+            out[at] = name[j];
+            at += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+};
+
+/// Where each name of [`NAME_BYTES`] ends.
+static NAME_ENDS: [u16; FEATURES.len()] = {
+    let mut out = [0u16; FEATURES.len()];
+    let (mut at, mut i) = (0, 0);
+    while i < FEATURES.len() {
+        at += FEATURES[i].name.len();
+        assert!(at <= u16::MAX as usize);
+        out[i] = at as u16;
+        i += 1;
+    }
+    out
+};
+
+/// A feature's probe: `field` of the leaf in [`LEAVES`] slot `slot`, and
+/// the XCR0 bits it needs (all below bit 32).
+#[derive(Clone, Copy)]
+struct Probe {
+    slot: u8,
+    reg: u8,
+    bit: u8,
+    width: u8,
+    min: u8,
+    xcr0: u32,
+}
+
+/// The probe of each feature of [`FEATURES`].
+static PROBES: [Probe; FEATURES.len()] = {
+    let mut out = [Probe { slot: 0, reg: 0, bit: 0, width: 0, min: 0, xcr0: 0 }; FEATURES.len()];
+    let mut i = 0;
+    while i < FEATURES.len() {
+        let f = FEATURES[i];
+        let slot = match const_leaf_slot(f.cpuid.leaf, f.cpuid.subleaf) {
+            Some(s) => s,
+            None => panic!("a feature's leaf is not in LEAVES"),
+        };
+        assert!(f.cpuid.min <= u8::MAX as u32 && f.xcr0 <= u32::MAX as u64 && slot <= u8::MAX as usize);
+        out[i] = Probe {
+            slot: slot as u8,
+            reg: f.cpuid.reg as u8,
+            bit: f.cpuid.bit,
+            width: f.cpuid.width,
+            min: f.cpuid.min as u8,
+            xcr0: f.xcr0 as u32,
+        };
+        i += 1;
+    }
+    out
+};
+
+/// [`leaf_slot`] in a const.
+const fn const_leaf_slot(leaf: u32, subleaf: u32) -> Option<usize> {
+    let mut i = 0;
+    while i < LEAVES.len() {
+        if LEAVES[i].leaf == leaf && LEAVES[i].subleaf == subleaf {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index of `name`, which must be in [`FEATURES`] (for consts).
+const fn must(name: &str) -> usize {
+    match index(name) {
+        Some(i) => i,
+        None => panic!("not an x86-64 feature of the launcher's table"),
+    }
 }
 
 /// The set of the named features. Panics on a name not in [`FEATURES`]
@@ -341,18 +446,31 @@ impl Snapshot {
     /// costs speed, over-reporting a crash.
     pub fn features(&self) -> FeatureSet {
         let mut set = FeatureSet::EMPTY;
-        for (i, def) in FEATURES.iter().enumerate() {
-            let Some(slot) = leaf_slot(def.cpuid.leaf, def.cpuid.subleaf) else { continue };
-            if def.cpuid.test(self.regs[slot]) && self.xcr0 & def.xcr0 == def.xcr0 {
+        for (i, p) in PROBES.iter().enumerate() {
+            let Some(regs) = self.regs.get(usize::from(p.slot)) else { continue };
+            let field = Field {
+                leaf: 0,
+                subleaf: 0,
+                reg: match p.reg {
+                    0 => Eax,
+                    1 => Ebx,
+                    2 => Ecx,
+                    _ => Edx,
+                },
+                bit: p.bit,
+                width: p.width,
+                min: u32::from(p.min),
+            };
+            let xcr0 = u64::from(p.xcr0);
+            if field.test(*regs) && self.xcr0 & xcr0 == xcr0 {
                 set = set.with(i);
             }
         }
-        if &self.vendor == b"GenuineIntel" {
-            if let (Some(avx), Some(bmi1), Some(bmi2)) = (index("avx"), index("bmi1"), index("bmi2")) {
-                if !set.contains(avx) {
-                    set = set.without(bmi1).without(bmi2);
-                }
-            }
+        const AVX: usize = must("avx");
+        const BMI1: usize = must("bmi1");
+        const BMI2: usize = must("bmi2");
+        if &self.vendor == b"GenuineIntel" && !set.contains(AVX) {
+            set = set.without(BMI1).without(BMI2);
         }
         set
     }

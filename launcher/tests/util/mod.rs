@@ -34,6 +34,8 @@ pub enum Bundle {
     /// Variants `x86-64`, `x86-64-v3`, `znver4`, `sapphirerapids`, packed
     /// with `--rustc` (issue 12). Its level variants are v1 and v3.
     Fleet,
+    /// v1, v3 and v4 with `--cap x86-64-v3`.
+    Capped,
 }
 
 /// The variants of [`Bundle::Fleet`], in the order given to `pack`, with
@@ -53,6 +55,7 @@ impl Bundle {
             Bundle::Dynamic => "dynamic",
             Bundle::V1V3 => "v1v3",
             Bundle::Fleet => "fleet",
+            Bundle::Capped => "capped",
         }
     }
 
@@ -66,6 +69,7 @@ impl Bundle {
         match self {
             Bundle::Full | Bundle::Dynamic => Level::ALL.to_vec(),
             Bundle::V1V3 | Bundle::Fleet => vec![Level::V1, Level::V3],
+            Bundle::Capped => vec![Level::V1, Level::V3, Level::V4],
         }
     }
 
@@ -482,7 +486,8 @@ pub fn full_log_line(out: &Output) -> String {
 }
 
 /// The variants the log line says were passed over, each with the
-/// features it lacks: `; passed over a (lacks x y), b (lacks z))`.
+/// features it lacks: `; passed over a (lacks x y), b (lacks z))`; none
+/// for one `(beyond the cap)`.
 pub fn passed_over(out: &Output) -> Vec<(String, Vec<String>)> {
     passed_over_of(&full_log_line(out))
 }
@@ -493,6 +498,9 @@ fn passed_over_of(line: &str) -> Vec<(String, Vec<String>)> {
     rest.split("), ")
         .map(|item| {
             let item = item.strip_suffix(')').unwrap_or(item);
+            if let Some(name) = item.strip_suffix(" (beyond the cap") {
+                return (name.to_owned(), Vec::new());
+            }
             let (name, lacks) = item.split_once(" (lacks ").unwrap_or_else(|| panic!("malformed: {line}"));
             assert!(multiarch_launcher::bundle::valid_name(name.as_bytes()), "{line}");
             let lacks: Vec<String> = lacks.split(' ').map(str::to_owned).collect();
