@@ -3,9 +3,11 @@
 load("//rules/private:binary.bzl", _rust_multiarch_binary = "rust_multiarch_binary")
 load("//rules/private:cpus.bzl", _LEVELS = "LEVELS", _TARGET_CPUS = "TARGET_CPUS")
 load("//rules/private:providers.bzl", _MultiarchInfo = "MultiarchInfo")
+load("//rules/private:test.bzl", _rust_multiarch_test = "rust_multiarch_test")
 load("//rules/private:variants.bzl", _multiarch_variant = "multiarch_variant")
 
 rust_multiarch_binary = _rust_multiarch_binary
+rust_multiarch_test = _rust_multiarch_test
 multiarch_variant = _multiarch_variant
 MultiarchInfo = _MultiarchInfo
 

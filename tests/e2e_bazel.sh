@@ -12,6 +12,8 @@
 #                                 t bazel test //... (analysis tests),
 #                                 v variants (CPU names, feature sets),
 #                                 x remote execution (Bazel's own REAPI worker)
+#                                 y symbols: build-ids, gdb, core dumps, perf
+#                                 u rust_multiarch_test: a test at every level
 #
 # The workspace is tests/bazel (stand-ins for rules_rust/rules_cc/rules_java,
 # crates from crates.io); tests/bazel/real_rules_rust.sh runs every test
@@ -42,9 +44,14 @@ SKIPPED=0
 OUTPUT_BASES=()
 NGINX_PID_FILE=""
 WORKER_DIR=""
+# Programs a test left running in the background (test y), killed on exit.
+BACKGROUND_PIDS=()
 
 cleanup() {
-    local ob
+    local ob pid
+    for pid in "${BACKGROUND_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
     for ob in "${OUTPUT_BASES[@]}"; do
         if [[ -d "$ob" ]]; then
             (cd "$ROOT/tests/bazel" && bazel_at "$ob" shutdown >/dev/null 2>&1) || true
@@ -408,6 +415,10 @@ test_f() {
     expect_build_error //bad_levels:bad_compression 'attribute `compression`: unknown value "zip"; allowed values are'
     expect_build_error //bad_levels:bad_linking \
         'attribute `launcher_linking`: unknown value "musl"; allowed values are "static", "dynamic"'
+    expect_build_error //bad_levels:bad_debug_info \
+        'attribute `debug_info`: unknown value "separate"; allowed values are "embedded", "split"'
+    expect_build_error //bad_levels:bad_test_levels \
+        'attribute `levels`: unknown level "v5"; allowed values are "v1", "v2", "v3", "v4"'
     test_f_variants
 }
 
@@ -1182,12 +1193,317 @@ test_i() {
         skip "i: no overlayfs in a mount namespace here: $line"
     else
         fail "i: from /usr/lib/multiarch: $line"
+ensure_gdb() {
+    if ! command -v gdb >/dev/null; then
+        log "no gdb on PATH: installing Debian's gdb"
+        apt-get update -qq && apt-get install -y -qq gdb >/dev/null
+    fi
+}
+
+# build_id FILE: the GNU build-id of an ELF file ("" when it has none).
+build_id() {
+    readelf -nW "$1" 2>/dev/null | awk '!id && match($0, /Build ID: *[0-9a-f]+/) {
+        id = substr($0, RSTART, RLENGTH); sub(/Build ID: */, "", id); print id }'
+}
+
+# gdb_bt ARGS...: gdb in batch mode without any init file or debuginfod
+# (DEBUGINFOD_URLS may be set system-wide; the test uses no network), then
+# `bt`; the frames it prints.
+gdb_bt() {
+    timeout 120 gdb -nx -batch -iex 'set debuginfod enabled off' "$@" -ex bt 2>&1 | grep -E '^#[0-9]+ ' || true
+}
+
+# start_waiting OUT ENV=VALUE... BUNDLE: starts `BUNDLE wait` (it sleeps in
+# `symbols::wait_here` until killed) with that environment, records its PID
+# for cleanup and sets WAIT_PID to it once the program runs.
+WAIT_PID=""
+start_waiting() {
+    local out="$1" _
+    shift
+    env "$@" wait >"$out" 2>&1 &
+    WAIT_PID=$!
+    BACKGROUND_PIDS+=("$WAIT_PID")
+    for _ in $(seq 100); do
+        grep -q '^symbols: ' "$out" && break
+        sleep 0.1
+    done
+}
+
+# y. symbols of every build (tests/bazel/symbols): distinct build-ids and the
+#    multiarch_debug output group's build-id directory; gdb (installed from
+#    apt when missing) attached to a running bundle names the running
+#    build's functions, started from the cache and from a memfd; with
+#    debug_info = "split" the DWARF comes from the output group; a core
+#    dump opened with the extracted build, and with the directory alone;
+#    perf (where the kernel allows it), also for a memfd.
+test_y() {
+    local level bundle split dir splitdir id ids=() want frames pid sections
+    ensure_gdb || { fail "y: gdb is missing and could not be installed (apt-get install gdb)"; return; }
+    # (`|| true`: awk stops reading after the path; bazel may then die of
+    # SIGPIPE while printing more.)
+    bundle="$(bundle_file opt //symbols:symbols)" || true
+    split="$(bundle_file opt //symbols:symbols_split)" || true
+    dir="$(output_group_file opt //symbols:symbols multiarch_debug)" || true
+    splitdir="$(output_group_file opt //symbols:symbols_split multiarch_debug)" || true
+    if [[ ! -x "$bundle" || ! -x "$split" || ! -f "$dir/build-ids.txt" || ! -f "$splitdir/build-ids.txt" ]]; then
+        fail "y: building //symbols:all and its multiarch_debug output group failed"
+        return
+    fi
+    mkdir -p "$WORK/y/home"
+
+    # Build-ids: one per level, all different, and the directory has each
+    # level's build and debug file under it.
+    local bad=""
+    for level in "${LEVELS[@]}"; do
+        MULTIARCH_LEVEL=$level MULTIARCH_FORCE=1 MULTIARCH_DEBUG=extract "$bundle" >"$WORK/y/$level"
+        MULTIARCH_LEVEL=$level MULTIARCH_FORCE=1 MULTIARCH_DEBUG=extract "$split" >"$WORK/y/split-$level"
+        chmod +x "$WORK/y/$level" "$WORK/y/split-$level"
+        id="$(build_id "$WORK/y/$level")"
+        ids+=("$id")
+        want="$(awk -v cpu="${CPU[$level]}" '$1 == cpu {print $2}' "$dir/build-ids.txt")"
+        [[ -n "$id" && "$id" == "$want" ]] || bad+=" $level: build-id '$id', build-ids.txt '$want';"
+        cmp -s "$WORK/y/$level" "$dir/.build-id/${id:0:2}/${id:2}" || bad+=" $level: not at .build-id/${id:0:2}/${id:2};"
+        [[ "$(build_id "$dir/.build-id/${id:0:2}/${id:2}.debug")" == "$id" ]] || bad+=" $level: no .debug file with its build-id;"
+        id="$(build_id "$WORK/y/split-$level")"
+        # (Whole outputs, then matched: `readelf | grep -q` can end in
+        # SIGPIPE, which pipefail reports as no match.)
+        sections="$(readelf -SW "$WORK/y/split-$level")"
+        [[ "$sections" == *" .debug_info "* ]] && bad+=" split $level: still has .debug_info;"
+        [[ "$sections" == *" .gnu_debuglink "* ]] || bad+=" split $level: no .gnu_debuglink;"
+        sections="$(readelf -SW "$splitdir/.build-id/${id:0:2}/${id:2}.debug" 2>&1)"
+        [[ "$sections" == *" .debug_info "* ]] || bad+=" split $level: its .debug file has no .debug_info;"
+    done
+    if [[ -z "$bad" && "$(printf '%s\n' "${ids[@]}" | sort -u | wc -l)" == 4 ]]; then
+        pass "y: the four builds have four different build-ids (${ids[*]}), laid out in the multiarch_debug directory; split builds have no DWARF, a debuglink, and DWARF in the directory"
+    else
+        fail "y: build-ids ${ids[*]}:$bad"
+    fi
+
+    # gdb attached to the bundle running its v2 build from the cache.
+    start_waiting "$WORK/y/wait1.out" MULTIARCH_LEVEL=v2 "$bundle"
+    pid="$WAIT_PID"
+    frames="$(gdb_bt -p "$pid")"
+    if [[ "$(readlink "/proc/$pid/exe")" == "$XDG_CACHE_HOME/"* && "$(build_id "/proc/$pid/exe")" == "${ids[1]}" &&
+        "$frames" == *"symbols::wait_here"* ]]; then
+        pass "y: gdb -p PID on the bundle running its v2 build from the cache: $(grep -m1 wait_here <<<"$frames")"
+    elif grep -q 'ptrace: Operation not permitted' <<<"$(timeout 60 gdb -nx -batch -p "$pid" 2>&1)"; then
+        skip "y: gdb may not attach here (ptrace not permitted: kernel.yama.ptrace_scope or the container's capabilities)"
+    else
+        fail "y: gdb -p on the v2 build (exe $(readlink "/proc/$pid/exe")): wait_here not in: $(head -8 <<<"$frames")"
+    fi
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+
+    # From a memfd: gdb needs /proc/PID/exe as its file.
+    start_waiting "$WORK/y/wait2.out" MULTIARCH_EXEC=memfd MULTIARCH_LEVEL=v3 "$bundle"
+    pid="$WAIT_PID"
+    frames="$(gdb_bt "/proc/$pid/exe" -p "$pid")"
+    if [[ "$(readlink "/proc/$pid/exe")" == /memfd:* && "$frames" == *"symbols::wait_here"* ]]; then
+        pass "y: gdb /proc/PID/exe -p PID on the bundle running its v3 build from a memfd: $(grep -m1 wait_here <<<"$frames")"
+    else
+        fail "y: gdb on the v3 build in a memfd (exe $(readlink "/proc/$pid/exe")): wait_here not in: $(head -8 <<<"$frames")"
+    fi
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+
+    # debug_info = "split": source lines only with the output group's
+    # directory as gdb's debug-file-directory.
+    start_waiting "$WORK/y/wait3.out" MULTIARCH_LEVEL=v3 "$split"
+    pid="$WAIT_PID"
+    local without with
+    without="$(gdb_bt -p "$pid" | grep wait_here || true)"
+    with="$(gdb_bt -iex "set debug-file-directory $splitdir" -p "$pid" | grep wait_here || true)"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    if [[ "$without" == *"symbols::wait_here"* && "$without" != *"main.rs:"* && "$with" == *"symbols::wait_here () at symbols/main.rs:"* ]]; then
+        pass "y: split debug info: gdb names wait_here from the embedded symbol table and finds its source line only through the multiarch_debug directory ($with)"
+    else
+        fail "y: split debug info: without the directory '$without', with it '$with'"
+    fi
+
+    # A core dump of the v2 build, opened with the extracted v2 build, and
+    # (split) with nothing but the build-id directory.
+    local pattern core
+    pattern="$(cat /proc/sys/kernel/core_pattern 2>/dev/null || echo '?')"
+    if [[ "$pattern" == "|"* || "$pattern" == */* || "$pattern" == "?" ]]; then
+        skip "y: core dumps: kernel.core_pattern is '$pattern' (a pipe or another directory), not a file in the working directory"
+    else
+        for spec in "bundle $bundle" "split $split"; do
+            read -r which file <<<"$spec"
+            mkdir -p "$WORK/y/core-$which"
+            { (cd "$WORK/y/core-$which" && ulimit -c unlimited && MULTIARCH_LEVEL=v2 exec "$file" abort >/dev/null 2>&1); } 2>/dev/null || true
+            core="$(find "$WORK/y/core-$which" -maxdepth 1 -type f -name 'core*' -print -quit)"
+            if [[ -z "$core" ]]; then
+                skip "y: core dumps: no core file written (ulimit -c, core_pattern '$pattern')"
+                break
+            fi
+            if [[ "$which" == bundle ]]; then
+                frames="$(gdb_bt "$WORK/y/v2" -c "$core" | grep crash_here || true)"
+                want="symbols::crash_here"
+            else
+                frames="$(gdb_bt -iex "set debug-file-directory $splitdir" -c "$core" | grep crash_here || true)"
+                want="symbols::crash_here () at symbols/main.rs:"
+            fi
+            if [[ "$frames" == *"$want"* ]]; then
+                pass "y: core dump of the v2 build ($which), opened $([[ $which == bundle ]] && echo 'with the extracted v2 build' || echo 'with the build-id directory alone'): $frames"
+            else
+                fail "y: core dump of the v2 build ($which): '$want' not in: $frames"
+            fi
+        done
+    fi
+
+    # perf, where the kernel lets this user profile.
+    if ! command -v perf >/dev/null; then
+        skip "y: perf not installed (Debian: apt-get install linux-perf, matching the kernel)"
+    elif ! HOME="$WORK/y/home" PERF_BUILDID_DIR="$WORK/y/perf-buildid" perf record -q -o "$WORK/y/probe.data" -- true >/dev/null 2>&1; then
+        skip "y: perf record is not allowed here (kernel.perf_event_paranoid $(cat /proc/sys/kernel/perf_event_paranoid 2>/dev/null), or no perf events in this container)"
+    else
+        local report
+        # perf's build-id cache (default ~/.debug) stays in $WORK.
+        export PERF_BUILDID_DIR="$WORK/y/perf-buildid"
+        local home="$HOME"
+        export HOME="$WORK/y/home"
+        mkdir -p "$HOME"
+        MULTIARCH_LEVEL=v3 perf record -q -o "$WORK/y/cache.data" -- "$bundle" spin >/dev/null 2>&1 || true
+        report="$(perf report -i "$WORK/y/cache.data" --stdio 2>/dev/null | grep -m1 'spin_here' || true)"
+        if [[ "$report" == *"symbols::spin_here"* ]]; then
+            pass "y: perf record/report on the bundle running its v3 build from the cache: $(echo $report)"
+        else
+            fail "y: perf on the v3 build from the cache: spin_here not in the report"
+        fi
+        id="${ids[2]}"
+        MULTIARCH_EXEC=memfd MULTIARCH_LEVEL=v3 perf record --buildid-mmap -q -o "$WORK/y/memfd.data" -- "$bundle" spin >/dev/null 2>&1 || true
+        perf buildid-cache --add "$dir/.build-id/${id:0:2}/${id:2}" 2>/dev/null || true
+        report="$(perf report -i "$WORK/y/memfd.data" --stdio 2>/dev/null | grep -m1 'spin_here' || true)"
+        if [[ "$report" == *"symbols::spin_here"* ]]; then
+            pass "y: perf record --buildid-mmap on the v3 build in a memfd, its build added with perf buildid-cache --add: $(echo $report)"
+        elif [[ $'\n'"$(perf buildid-list -i "$WORK/y/memfd.data" 2>/dev/null)" != *$'\n'"$id "* ]]; then
+            skip "y: perf recorded no build-id for the memfd (--buildid-mmap needs Linux 5.12+ and perf 5.12+)"
+        else
+            fail "y: perf on the v3 build in a memfd: spin_here not in the report"
+        fi
+        unset PERF_BUILDID_DIR
+        export HOME="$home"
+    fi
+}
+
+# level_lines LOG: the per-variant lines of a rust_multiarch_test's log,
+# "<variant>: <result>" each, on one line.
+level_lines() {
+    sed -n 's/^\[multiarch_test\] \([a-z0-9][a-z0-9._-]*: \(passed\|FAILED\|skipped\).*\)$/\1/p' "$1" | paste -sd';' -
+}
+
+# run_level_test NAME TARGET FLAGS...: `bazel test` of a rust_multiarch_test;
+# sets LEVEL_STATUS (bazel's exit status) and LEVEL_LINES (level_lines).
+LEVEL_STATUS=0
+LEVEL_LINES=""
+run_level_test() {
+    local name="$1" target="$2" log
+    shift 2
+    LEVEL_STATUS=0
+    bz "$MAIN_WS" "$MAIN_OB" test --nocache_test_results "$target" "$@" >"$WORK/u-$name.out" 2>&1 || LEVEL_STATUS=$?
+    log="$(bz "$MAIN_WS" "$MAIN_OB" info bazel-testlogs 2>/dev/null)/${target#//}"
+    log="${log/://}/test.log"
+    LEVEL_LINES="$(level_lines "$log" 2>/dev/null || true)"
+    log "u: $target $*: exit $LEVEL_STATUS; $LEVEL_LINES"
+}
+
+# u. rust_multiarch_test (tests/bazel/every_level): a test runs at every
+#    level, natively where the CPU has it, under qemu where not; a test that
+#    fails at the AVX2 levels fails `bazel test`, naming them; forced under
+#    qemu (MULTIARCH_TEST_QEMU=always), the builds see their level's qemu
+#    CPU model, which natively they do not; without qemu the levels are
+#    skipped with a message; qemu given by label.
+test_u() {
+    local level want
+    run_level_test pass //every_level:level_test
+    want=0
+    for level in "${LEVELS[@]}"; do
+        [[ ";$LEVEL_LINES;" == *";${CPU[$level]}: passed, ran "* || ";$LEVEL_LINES;" == *";${CPU[$level]}: skipped: "* ]] || want=1
+    done
+    if [[ "$LEVEL_STATUS" == 0 && "$want" == 0 && "$LEVEL_LINES" == *"x86-64: passed, ran natively"* ]]; then
+        pass "u: //every_level:level_test passes, one line per level ($LEVEL_LINES)"
+    else
+        fail "u: //every_level:level_test: exit $LEVEL_STATUS, levels: ${LEVEL_LINES:-none}"
+    fi
+
+    run_level_test fail //every_level:fails_at_v3
+    if [[ "$LEVEL_STATUS" != 0 && "$LEVEL_LINES" == *"x86-64: passed"* && "$LEVEL_LINES" == *"x86-64-v2: passed"* &&
+        "$LEVEL_LINES" == *"x86-64-v3: FAILED (exit 101)"* ]] &&
+        grep -q '^\[multiarch_test\] //every_level:fails_at_v3 failed at: x86-64-v3$' "$(bz "$MAIN_WS" "$MAIN_OB" info bazel-testlogs 2>/dev/null)/every_level/fails_at_v3/test.log"; then
+        pass "u: a test that fails at x86-64-v3 fails bazel test and names that level ($LEVEL_LINES)"
+    else
+        fail "u: //every_level:fails_at_v3: exit $LEVEL_STATUS, levels: ${LEVEL_LINES:-none}"
+    fi
+
+    if ! command -v qemu-x86_64 >/dev/null; then
+        skip "u: qemu-x86_64 not installed (apt-get install qemu-user): the qemu path was not run"
+        return
+    fi
+    local model=(--test_env=EXPECT_QEMU_MODEL=1)
+    run_level_test always //every_level:level_test --test_env=MULTIARCH_TEST_QEMU=always "${model[@]}"
+    if [[ "$LEVEL_STATUS" == 0 && "$LEVEL_LINES" == *"x86-64: passed, ran under qemu-x86_64 -cpu qemu64"* &&
+        "$LEVEL_LINES" == *"x86-64-v2: passed, ran under qemu-x86_64 -cpu Nehalem"* &&
+        "$LEVEL_LINES" == *"x86-64-v3: passed, ran under qemu-x86_64 -cpu Haswell"* ]]; then
+        pass "u: MULTIARCH_TEST_QEMU=always: v1-v3 ran under their qemu models and saw exactly their level's CPU features ($LEVEL_LINES)"
+    else
+        fail "u: MULTIARCH_TEST_QEMU=always: exit $LEVEL_STATUS, levels: ${LEVEL_LINES:-none}"
+    fi
+    # The same check natively fails for every level below the host's: the
+    # test above could fail.
+    run_level_test never //every_level:level_test --test_env=MULTIARCH_TEST_QEMU=never "${model[@]}"
+    want="$(glibc_level)"
+    if [[ -z "$want" ]]; then
+        skip "u: this CPU is x86-64-v1: the CPU-model check cannot fail natively here"
+    elif [[ "$LEVEL_STATUS" != 0 && "$LEVEL_LINES" == *"x86-64: FAILED (exit 101), ran natively"* ]]; then
+        pass "u: natively (MULTIARCH_TEST_QEMU=never) on a $want CPU the CPU-model check fails for the levels below ($LEVEL_LINES)"
+    else
+        fail "u: MULTIARCH_TEST_QEMU=never on a $want CPU: exit $LEVEL_STATUS, levels: ${LEVEL_LINES:-none}"
+    fi
+
+    # variants: a variant that is not a level runs where the CPU has what
+    # rustc says its flags enable; forced under qemu, on the first model
+    # that has it (x86-64-v2 + AES + PCLMULQDQ: not qemu64, not Nehalem).
+    run_level_test variants //every_level:variants_test --test_env=MULTIARCH_TEST_QEMU=always
+    if [[ "$LEVEL_STATUS" == 0 && "$LEVEL_LINES" == *"v2-aes: passed, ran under qemu-x86_64 -cpu Haswell"* &&
+        "$LEVEL_LINES" == *"x86-64: passed, ran under qemu-x86_64 -cpu qemu64"* ]]; then
+        pass "u: variants: the v2-aes variant ran under the first qemu model with its features ($LEVEL_LINES)"
+    else
+        fail "u: //every_level:variants_test: exit $LEVEL_STATUS, levels: ${LEVEL_LINES:-none}"
+    fi
+
+    # qemu given by label: the runner runs that executable.
+    run_level_test ownqemu //every_level:level_test_own_qemu --test_env=MULTIARCH_TEST_QEMU=always "${model[@]}"
+    local testlogs
+    testlogs="$(bz "$MAIN_WS" "$MAIN_OB" info bazel-testlogs 2>/dev/null)"
+    if [[ "$LEVEL_STATUS" == 0 && "$LEVEL_LINES" == *"x86-64-v3: passed, ran under qemu-x86_64 -cpu Haswell"* ]] &&
+        grep -q '^\[multiarch_test\] x86-64-v3: ran under qemu-x86_64 -cpu Haswell: every_level/qemu -cpu Haswell ' \
+            "$testlogs/every_level/level_test_own_qemu/test.log"; then
+        pass "u: qemu given by label (the qemu attribute) is the one that runs the levels ($LEVEL_LINES)"
+    else
+        fail "u: qemu by label: exit $LEVEL_STATUS, levels: ${LEVEL_LINES:-none}"
+    fi
+
+    # No qemu: the runner alone, as Bazel starts it (in its runfiles tree),
+    # with an empty PATH and environment: the levels that need qemu are
+    # skipped with the reason, and it needs no other program.
+    local bin runner out status=0
+    bin="$(bz "$MAIN_WS" "$MAIN_OB" info bazel-bin 2>/dev/null)"
+    runner="$bin/every_level/level_test.multiarch_test.sh"
+    mkdir -p "$WORK/u-empty-path"
+    out="$(cd "$runner.runfiles/rules_rust_multiarch_tests" &&
+        env -i PATH="$WORK/u-empty-path" MULTIARCH_TEST_QEMU=always /bin/bash "$runner" 2>&1)" || status=$?
+    LEVEL_LINES="$(level_lines <(printf '%s\n' "$out"))"
+    if [[ "$status" == 0 && "$LEVEL_LINES" == *"x86-64: skipped: this CPU has it (glibc's ld.so), MULTIARCH_TEST_QEMU=always, and qemu-x86_64 is not on PATH"* ]]; then
+        pass "u: without qemu the levels that need it are skipped with the reason; the runner needs no program on PATH ($LEVEL_LINES)"
+    else
+        fail "u: without qemu: exit $status, levels: ${LEVEL_LINES:-none}: $(tail -3 <<<"$out")"
     fi
 }
 
 main() {
     local tests=("$@")
-    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l p s z i a v g b c d e x)
+    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l p s z i a v g b c d e x y u)
     ensure_bazel
     case " ${tests[*]} " in *" a "* | *" b "* | *" c "*) build_examples ;; esac
     for t in "${tests[@]}"; do

@@ -13,6 +13,8 @@ trap 'rm -rf "$log_dir"' EXIT
 need_apt=()
 command -v qemu-x86_64 >/dev/null || need_apt+=(qemu-user)
 command -v nginx >/dev/null || need_apt+=(nginx)
+# gdb for tests/e2e_bazel.sh test y (which also installs it on its own).
+command -v gdb >/dev/null || need_apt+=(gdb)
 command -v bazel >/dev/null || need_apt+=(bazel-bootstrap)
 # Bazel's remote execution worker, compiled by tests/bazel/remote_worker.sh.
 [ -d /usr/src/bazel-bootstrap/src/tools/remote ] || need_apt+=(bazel-bootstrap-source)

@@ -3,6 +3,7 @@
 load("@rules_rust//rust:defs.bzl", "rust_binary")
 load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR")
 load(":cpus.bzl", "BASELINE", "LEVELS", "TARGET_CPUS")
+load(":debug.bzl", "DEBUG_OUTPUT_GROUP")
 load(":install.bzl", "INSTALL_ATTRS", "install_output_groups")
 load(":launcher_link.bzl", "LAUNCHER_LINK_LIBS_OUTPUT_GROUP", "launcher_link")
 load(":pack.bzl", "COMPILE_DATA_OUTPUT_GROUP", "multiarch_pack")
@@ -120,6 +121,7 @@ def _multiarch_binary_impl(ctx):
     output_groups["multiarch_variants"] = depset(info.variants.values())
     output_groups["multiarch_generated_source"] = depset([info.generated_source])
     output_groups.update(install_output_groups(ctx, launcher_exe))
+    output_groups[DEBUG_OUTPUT_GROUP] = pack[OutputGroupInfo][DEBUG_OUTPUT_GROUP]
 
     return [
         DefaultInfo(
@@ -170,7 +172,7 @@ multiarch_binary = rule(
     executable = True,
 )
 
-def rust_multiarch_binary(name, levels = None, variants = None, compression = "lz", launcher_linking = "static", **kwargs):
+def rust_multiarch_binary(name, levels = None, variants = None, compression = "lz", launcher_linking = "static", debug_info = "embedded", **kwargs):
     """A Rust executable that carries one build per variant and runs the best one the CPU can.
 
     Takes every attribute of rules_rust's `rust_binary` plus `levels` or
@@ -196,7 +198,8 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
                        the rustc argument file that pins the launcher's
                        link, and the empty archives it points to
       <name>.launcher  rust_binary of the generated source and the launcher crate
-      <name>           the bundle: MultiarchInfo, an output group per variant
+      <name>           the bundle: MultiarchInfo, an output group per variant,
+                       `multiarch_debug` (debug info by build-id)
 
     Example:
 
@@ -257,6 +260,14 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
         1 ms more per start at the same size (BENCHMARKS.md); for systems or tools that
         do not accept static PIEs. The program's own builds are linked as
         their attributes say either way.
+      debug_info: str, where each build's DWARF goes: "embedded" (default:
+        the bundle embeds each build as linked, symbol table and whatever
+        debug info it has) or "split" (each build embedded without its DWARF,
+        `objcopy --strip-debug`, symbol table kept, with a `.gnu_debuglink`;
+        the DWARF in the `multiarch_debug` output group). Either way that
+        output group lays every level's debug file and build out by GNU
+        build-id (`.build-id/NN/REST.debug`) for gdb, perf and debuginfod;
+        docs/bazel.md, "Debugging and profiling".
       **kwargs: attributes of `rust_binary` for the program (`srcs`, `deps`,
         `crate_root`, `rustc_flags`, `data`, `platform`, ...); `tags`,
         `visibility` and `testonly` apply to the bundle target, `data` and
@@ -304,6 +315,7 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
         binary = ":{}.variant".format(name),
         bundle_label = "//{}:{}".format(native.package_name(), name),
         compression = compression,
+        debug_info = debug_info,
         levels = (levels or []) if variants != None else (LEVELS if levels == None else levels),
         use_variants = variants != None,
         variants = variants,

@@ -15,6 +15,7 @@ cfg`), and records them as the variant's requirements.
 
 load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "RUST_TOOLCHAIN_TYPE")
 load(":cpus.bzl", "ARCHITECTURES", "LEVELS")
+load(":debug.bzl", "DEBUG_ATTRS", "DEBUG_OUTPUT_GROUP", "DEBUG_TOOLCHAINS", "debug_directory", "embed_build")
 load(":providers.bzl", "MultiarchInfo")
 load(":transitions.bzl", "variants_split_transition")
 load(":variants.bzl", "variant_specs")
@@ -94,6 +95,7 @@ def _multiarch_pack_impl(ctx):
 
     variants = {}
     variant_links = []
+    debug_builds = []
     args = ctx.actions.args()
     args.add("pack")
     args.add("--program", ctx.attr.program)
@@ -113,9 +115,12 @@ def _multiarch_pack_impl(ctx):
         executable = ctx.split_attr.binary[spec.name][DefaultInfo].files_to_run.executable
         if not executable:
             fail("attribute `binary`: {} builds no executable".format(ctx.attr.binary))
-        variants[spec.name] = executable
         link = ctx.actions.declare_file("{}/{}/{}".format(ctx.label.name, spec.name, ctx.attr.program))
-        ctx.actions.symlink(output = link, target_file = executable)
+
+        # A symlink to the build, or the build stripped of DWARF (debug.bzl).
+        debug = embed_build(ctx, spec.name, executable, link, ctx.attr.bundle_label)
+        debug_builds.append((spec.name, link, debug))
+        variants[spec.name] = link if ctx.attr.debug_info == "split" else executable
         variant_links.append(link)
 
         # Exec-root relative paths: the generated include_bytes! paths stay
@@ -139,7 +144,10 @@ def _multiarch_pack_impl(ctx):
     levels = [spec.level for spec in specs if spec.level]
     return [
         DefaultInfo(files = depset([crate_root])),
-        OutputGroupInfo(**{COMPILE_DATA_OUTPUT_GROUP: depset(variant_links + [blob_dir])}),
+        OutputGroupInfo(**{
+            COMPILE_DATA_OUTPUT_GROUP: depset(variant_links + [blob_dir]),
+            DEBUG_OUTPUT_GROUP: depset([debug_directory(ctx, debug_builds, ctx.attr.bundle_label)]),
+        }),
         MultiarchInfo(
             bundle = None,
             generated_source = crate_root,
@@ -153,7 +161,7 @@ def _multiarch_pack_impl(ctx):
 multiarch_pack = rule(
     doc = "Builds `binary` once per variant and runs `multiarch pack` over the builds (private).",
     implementation = _multiarch_pack_impl,
-    attrs = {
+    attrs = dict(DEBUG_ATTRS, **{
         "arch": attr.string(
             doc = "The architecture whose CPU and feature names the variants use (cpus.bzl ARCHITECTURES); must be the Rust toolchain's.",
             default = "x86_64",
@@ -194,8 +202,9 @@ multiarch_pack = rule(
             executable = True,
             cfg = "exec",
         ),
-    },
+    }),
+    fragments = ["cpp"],
     # rules_rust's toolchain type (rules_rust_probe.bzl); its rustc answers
-    # `multiarch pack --rustc`.
-    toolchains = [RUST_TOOLCHAIN_TYPE],
+    # `multiarch pack --rustc`. The C++ toolchain's objcopy splits debug info.
+    toolchains = [RUST_TOOLCHAIN_TYPE] + DEBUG_TOOLCHAINS,
 )

@@ -31,7 +31,7 @@ def _multiarch_info_test_impl(ctx):
             errors.append("output group {}: {}, want the variant's build".format(name, groups[name].to_list()))
     if groups.multiarch_variants.to_list() != info.variants.values():
         errors.append("multiarch_variants: {}".format(groups.multiarch_variants.to_list()))
-    for group in ["multiarch_variants", "multiarch_generated_source"]:
+    for group in ["multiarch_variants", "multiarch_generated_source", "multiarch_debug"]:
         if getattr(groups, group, None) == None:
             errors.append("output group {} missing".format(group))
     install = getattr(groups, "multiarch_install", None)

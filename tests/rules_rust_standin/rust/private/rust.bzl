@@ -1,4 +1,4 @@
-"""rules_rust STAND-IN: rust_library, rust_binary and the rustc-flag settings.
+"""rules_rust STAND-IN: rust_library, rust_binary, rust_test and the rustc-flag settings.
 
 A small re-implementation with the attribute names of the real rules, so
 BUILD files and rules_rust_multiarch load unmodified against either. It
@@ -142,14 +142,22 @@ _OPT_FLAGS = {
 def _compile(ctx, crate_type, output, metadata):
     toolchain = ctx.toolchains["@rules_rust//rust:toolchain"]
     crate_name = _crate_name(ctx)
-    root = _crate_root(ctx, "lib.rs" if crate_type == "rlib" else "main.rs")
+    root = _crate_root(ctx, {"bin": "main.rs", "rlib": "lib.rs", "test": "lib.rs"}[crate_type])
     deps = [dep[StandinCrateInfo] for dep in ctx.attr.deps]
     transitive = depset(transitive = [dep.transitive_rlibs for dep in deps])
 
     args = ctx.actions.args()
     args.add(root)
     args.add("--crate-name=" + crate_name)
-    args.add("--crate-type=" + crate_type)
+    if crate_type == "test":
+        # rules_rust 0.73.0 rust/private/rust.bzl:395-398: libtest's harness,
+        # or only `--cfg test` without it.
+        if ctx.attr.use_libtest_harness:
+            args.add("--test")
+        else:
+            args.add_all(["--crate-type=bin", "--cfg", "test"])
+    else:
+        args.add("--crate-type=" + crate_type)
     args.add("--edition=" + (ctx.attr.edition or toolchain.default_edition))
     args.add("--emit=link")
     args.add("-o", output)
@@ -175,7 +183,7 @@ def _compile(ctx, crate_type, output, metadata):
         ctx.expand_location(flag, targets = ctx.attr.data + ctx.attr.compile_data)
         for flag in ctx.attr.rustc_flags
     ]
-    if crate_type == "bin":
+    if crate_type in ("bin", "test"):
         # The link arguments come before all of those (rustc.bzl:1312-1327).
         link_flags, link_inputs = link_arguments(ctx, toolchain)
         args.add_all(link_flags)
@@ -255,6 +263,23 @@ def _rust_binary_impl(ctx):
         runfiles = runfiles,
     )]
 
+def _rust_test_impl(ctx):
+    binary = ctx.actions.declare_file(ctx.label.name)
+    _compile(ctx, "test", binary, None)
+    runfiles = ctx.runfiles(files = ctx.files.data)
+    for dep in ctx.attr.data:
+        runfiles = runfiles.merge(dep[DefaultInfo].default_runfiles)
+    return [
+        DefaultInfo(
+            files = depset([binary]),
+            executable = binary,
+            runfiles = runfiles,
+        ),
+        # rules_rust 0.73.0 returns RunEnvironmentInfo (rust/private/rust.bzl
+        # :601-604), which Bazel 4.2.3 does not have.
+        testing.TestEnvironment(ctx.attr.env),
+    ]
+
 _COMMON_ATTRS = {
     "compile_data": attr.label_list(
         doc = "Files available to the compiler (e.g. for include_bytes!), not at run time.",
@@ -324,6 +349,17 @@ _LINK_ATTRS = {
     ),
 }
 
+# rust_test's own attributes (rules_rust 0.73.0 rust/private/rust.bzl:979-997).
+_TEST_ATTRS = {
+    "env": attr.string_dict(
+        doc = "Environment variables set when the test runs.",
+    ),
+    "use_libtest_harness": attr.bool(
+        doc = "Build with libtest's harness (`--test`), else as a plain program with `--cfg test`.",
+        default = True,
+    ),
+}
+
 rust_library = rule(
     doc = "Stand-in for rules_rust's rust_library: builds an rlib.",
     implementation = _rust_library_impl,
@@ -336,6 +372,18 @@ rust_binary = rule(
     implementation = _rust_binary_impl,
     attrs = dict(_COMMON_ATTRS, **_LINK_ATTRS),
     executable = True,
+    fragments = ["cpp"],
+    toolchains = [
+        "@rules_rust//rust:toolchain",
+        "@bazel_tools//tools/cpp:toolchain_type",
+    ],
+)
+
+rust_test = rule(
+    doc = "Stand-in for rules_rust's rust_test: a test executable built with libtest's harness.",
+    implementation = _rust_test_impl,
+    attrs = dict(_COMMON_ATTRS, **dict(_LINK_ATTRS, **_TEST_ATTRS)),
+    test = True,
     fragments = ["cpp"],
     toolchains = [
         "@rules_rust//rust:toolchain",
