@@ -1193,6 +1193,9 @@ test_i() {
         skip "i: no overlayfs in a mount namespace here: $line"
     else
         fail "i: from /usr/lib/multiarch: $line"
+    fi
+}
+
 ensure_gdb() {
     if ! command -v gdb >/dev/null; then
         log "no gdb on PATH: installing Debian's gdb"
