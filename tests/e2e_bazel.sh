@@ -452,6 +452,8 @@ test_f_variants() {
         'attribute `variants` has no baseline variant (one that every x86-64 CPU runs): add '"$base"
     expect_analysis_error //bad_variants:levels_and_variants 'attributes `levels` and `variants` are exclusive'
     expect_analysis_error //bad_variants:empty_variants 'attribute `variants` must not be empty' "$base"
+    expect_analysis_error //bad_variants:bad_cap \
+        'attribute `cap`: "znver4" is neither a level nor one of this bundle'"'"'s variants; accepted: "x86-64", "x86-64-v3", "v1"'
 }
 
 # elf_linking FILE: "static-pie" for an ET_DYN file with no PT_INTERP, no
@@ -1006,6 +1008,42 @@ PY
             fail "v: qemu -cpu $model: want $want; log: ${got:-none}; program: $(cat "$WORK/v.qemu")"
         fi
     done
+    test_v_cap "$cli"
+}
+
+# v (issue 14, a cap the fleet controls): //variants:fleet_capped, the same
+# variants with cap = "x86-64-v3", records the cap (inspect) and starts
+# nothing beyond x86-64-v3's features on its own, naming the cap in the log;
+# MULTIARCH_LEVEL may still name a variant beyond it.
+test_v_cap() {
+    local cli="$1" capped got
+    capped="$(bundle_file fastbuild //variants:fleet_capped)"
+    if [[ ! -x "$capped" ]]; then
+        fail "v: //variants:fleet_capped did not build"
+        return
+    fi
+    if [[ "$("$cli" inspect "$capped" --json)" == *'"cap": "x86-64-v3"'* ]]; then
+        pass "v: multiarch inspect --json shows the bundle's cap x86-64-v3"
+    else
+        fail "v: inspect --json of fleet_capped lacks \"cap\": \"x86-64-v3\""
+    fi
+    got="$(MULTIARCH_DEBUG=log "$capped" 2>&1 >/dev/null | grep -m1 '^\[multiarch\]' || true)"
+    if [[ "$got" == "[multiarch] starting x86-64-v3 (cpu "*"; cap x86-64-v3; embedded "* ||
+        ("$got" == "[multiarch] starting x86-64 (cpu "* && "$got" == *"; cap x86-64-v3; "*) ]]; then
+        pass "v: the capped bundle starts nothing beyond x86-64-v3 on its own: $got"
+    else
+        fail "v: the capped bundle: $got"
+    fi
+    if "$cli" cpu --runs "$capped" icelake-server >/dev/null 2>&1; then
+        got="$(MULTIARCH_DEBUG=log MULTIARCH_LEVEL=icelake-server "$capped" 2>&1 >/dev/null | grep -m1 '^\[multiarch\]' || true)"
+        if [[ "$got" == "[multiarch] starting icelake-server "* ]]; then
+            pass "v: MULTIARCH_LEVEL names a variant beyond the cap: $got"
+        else
+            fail "v: MULTIARCH_LEVEL=icelake-server on the capped bundle: $got"
+        fi
+    else
+        skip "v: this CPU does not run icelake-server: a start beyond the cap by name is not checked"
+    fi
 }
 
 # The bundles test x builds, and their paths under bazel-bin.

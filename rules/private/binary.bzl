@@ -172,7 +172,7 @@ multiarch_binary = rule(
     executable = True,
 )
 
-def rust_multiarch_binary(name, levels = None, variants = None, compression = "lz", launcher_linking = "static", debug_info = "embedded", **kwargs):
+def rust_multiarch_binary(name, levels = None, variants = None, compression = "lz", launcher_linking = "static", debug_info = "embedded", cap = None, **kwargs):
     """A Rust executable that carries one build per variant and runs the best one the CPU can.
 
     Takes every attribute of rules_rust's `rust_binary` plus `levels` or
@@ -246,6 +246,14 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
         level's short name in `:level`). Bad values fail at analysis, naming
         the attribute and the fix; a variant that needs a feature the
         launcher cannot detect fails at pack time.
+      cap: str, or None: a level ("v3", "x86-64-v3") or one of the bundle's
+        variant names. Variants that need a CPU feature beyond the cap's are
+        never started automatically, whatever the CPU has (`MULTIARCH_LEVEL`
+        may still name them): for fleets that choose v3 over v4 because
+        AVX-512 code can run slower. Recorded in the bundle (`multiarch
+        inspect`) and shown in the log line (`; cap NAME`). A host caps every
+        bundle with `cap = LEVEL` in /etc/multiarch.conf (README, "Host cap").
+        An unknown value fails at analysis.
       compression: str, how the bundle stores the builds: "lz" (default:
         the baseline build LZ-compressed, each other one as an LZ delta against
         it where that halves its stream, else alone; large builds in two
@@ -314,6 +322,7 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
         name = name + ".pack",
         binary = ":{}.variant".format(name),
         bundle_label = "//{}:{}".format(native.package_name(), name),
+        cap = cap or "",
         compression = compression,
         debug_info = debug_info,
         levels = (levels or []) if variants != None else (LEVELS if levels == None else levels),

@@ -14,7 +14,7 @@ cfg`), and records them as the variant's requirements.
 """
 
 load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "RUST_TOOLCHAIN_TYPE")
-load(":cpus.bzl", "ARCHITECTURES", "LEVELS")
+load(":cpus.bzl", "ARCHITECTURES", "LEVELS", "TARGET_CPUS")
 load(":debug.bzl", "DEBUG_ATTRS", "DEBUG_OUTPUT_GROUP", "DEBUG_TOOLCHAINS", "debug_directory", "embed_build")
 load(":providers.bzl", "MultiarchInfo")
 load(":transitions.bzl", "variants_split_transition")
@@ -70,6 +70,28 @@ def _rustc_inputs(toolchain):
     rustc_lib = getattr(toolchain, "rustc_lib", None)
     return toolchain.rustc, (rustc_lib if rustc_lib != None else depset())
 
+def cap_error(cap, names, arch):
+    """Checks the `cap` attribute.
+
+    Args:
+      cap: str, the attribute value ("" for none).
+      names: list[str], the bundle's variant names.
+      arch: str, the variants' architecture ("x86_64", ...).
+
+    Returns:
+      str: an error naming the attribute, the value and what is accepted, or "".
+    """
+    if not cap:
+        return ""
+    accepted = list(names)
+    if arch == "x86_64":
+        accepted += LEVELS + [cpu for cpu in TARGET_CPUS.values() if cpu not in accepted]
+    if cap in accepted:
+        return ""
+    return ("attribute `cap`: \"{}\" is neither a level nor one of this bundle's variants; " +
+            "accepted: {} (variants that need features beyond the cap's are not started " +
+            "automatically)").format(cap, ", ".join(["\"{}\"".format(a) for a in accepted]))
+
 def _multiarch_pack_impl(ctx):
     arch = ARCHITECTURES.get(ctx.attr.arch)
     if not arch:
@@ -92,6 +114,9 @@ def _multiarch_pack_impl(ctx):
             arch.arch,
         ))
     rustc, rustc_lib = _rustc_inputs(toolchain)
+    error = cap_error(ctx.attr.cap, [spec.name for spec in specs], arch.arch)
+    if error:
+        fail(error)
 
     variants = {}
     variant_links = []
@@ -111,6 +136,8 @@ def _multiarch_pack_impl(ctx):
     crate_root, blob_dir = _pack_outputs(ctx)
     args.add("--out", crate_root)
     args.add("--blob-dir", blob_dir.path)
+    if ctx.attr.cap:
+        args.add("--cap", ctx.attr.cap)
     for spec in specs:
         executable = ctx.split_attr.binary[spec.name][DefaultInfo].files_to_run.executable
         if not executable:
@@ -174,6 +201,9 @@ multiarch_pack = rule(
         "bundle_label": attr.string(
             doc = "Label of the rust_multiarch_binary, recorded in the bundle for humans.",
             mandatory = True,
+        ),
+        "cap": attr.string(
+            doc = "A level or variant name: variants that need features beyond its are not started automatically (`multiarch pack --cap`); \"\" for none.",
         ),
         "compression": attr.string(
             doc = "How builds are stored: \"lz\" (the baseline compressed, the others as deltas) or \"none\".",
