@@ -16,7 +16,7 @@
 //! program without a C runtime needs: `_start`, the `mem*` functions and the
 //! panic handler.
 
-#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#![cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), target_os = "linux"))]
 #![cfg_attr(not(test), no_std)]
 // With no heap, paths and messages are fixed-size buffers held by value:
 // errors are large, but made only on the failure path, once per start.
@@ -26,6 +26,7 @@ pub mod bundle;
 pub mod cache;
 pub mod check;
 pub mod codec;
+#[cfg(target_arch = "x86_64")]
 pub mod detect;
 pub mod env;
 pub mod exec_linux;
@@ -96,6 +97,7 @@ macro_rules! entry {
         }
 
         $crate::__mem_functions!();
+        $crate::__arch_symbols!();
     };
 }
 
@@ -150,7 +152,12 @@ fn run(
     } else {
         Config::from_env(env.clone()).map_err(|e| bformat!(1024, "{e}"))?
     };
+    #[cfg(target_arch = "x86_64")]
     let cpu = detect::detect();
+    // Interim, until the variant model (issue 12) gives aarch64 its tiers:
+    // an aarch64 bundle starts its baseline build.
+    #[cfg(target_arch = "aarch64")]
+    let cpu = Level::V1;
     let mut request = config.request;
     // Extracting never runs the build, so any embedded level may be asked for.
     request.force |= config.extract;
