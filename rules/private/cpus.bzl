@@ -63,3 +63,26 @@ def sorted_levels(levels):
       list[str]: the same names in LEVELS order.
     """
     return [level for level in LEVELS if level in levels]
+
+# --- aarch64 (issue 13) -------------------------------------------------------
+# The aarch64 tiers, best last: variant name -> rustc codegen flags. Feature
+# lists on the baseline CPU, not CPU names: LLVM's neoverse-n2 and -v2 drop
+# aes/sha2 while -n1 and -v1 have them, so CPU names do not nest, and A64FX
+# (SVE but no dot product or RCpc) must land on the baseline. What each tier
+# requires at run time is what rustc's cfg reports for these flags
+# (`multiarch pack --rustc`), checked against AT_HWCAP/AT_HWCAP2 by the
+# launcher (launcher/src/arch/aarch64.rs). The one table of the tiers:
+# tests/arm64.sh and bench/arm64_size.sh read it from here.
+#   a1: Cortex-A53/A72, Graviton1, A64FX (AT_HWCAP FP, ASIMD)
+#   a2: Neoverse N1 (Graviton2, Altra), Apple M1
+#   a3: Neoverse V1 (Graviton3)
+#   a4: Neoverse N2/V2 (Graviton4, Grace), Cortex-A710 and later
+AARCH64_TIERS = {
+    "a1": {"cpu": "generic", "features": ""},
+    "a2": {"cpu": "generic", "features": "+lse,+rcpc,+dotprod,+fp16,+rdm,+crc"},
+    "a3": {"cpu": "generic", "features": "+lse,+rcpc,+dotprod,+fp16,+rdm,+crc,+sve,+i8mm,+bf16"},
+    "a4": {"cpu": "generic", "features": "+lse,+rcpc,+dotprod,+fp16,+rdm,+crc,+sve,+i8mm,+bf16,+sve2"},
+}
+
+# The aarch64 baseline tier: runs on every aarch64 CPU.
+AARCH64_BASELINE_TIER = "a1"

@@ -6,8 +6,6 @@
 //! lacks any of them, whether or not the compiler happened to use it.
 //! `exit N` exits with status N.
 
-use std::arch::asm;
-
 /// Runs one instruction of each tier feature this build was compiled with;
 /// returns their names.
 fn probe() -> Vec<&'static str> {
@@ -18,20 +16,22 @@ fn probe() -> Vec<&'static str> {
     #[cfg(target_feature = "lse")]
     {
         // SAFETY: `p` points to a live u64; ldadd adds 1 to it atomically.
-        unsafe { asm!("ldadd {v}, {o}, [{p}]", v = in(reg) 1u64, o = out(reg) _, p = in(reg) p) };
+        unsafe { std::arch::asm!("ldadd {v}, {o}, [{p}]", v = in(reg) 1u64, o = out(reg) _, p = in(reg) p) };
         ran.push("lse");
     }
     #[cfg(target_feature = "rcpc")]
     {
         // SAFETY: `p` points to a live u64; ldapr only reads it.
-        unsafe { asm!("ldapr {o}, [{p}]", o = out(reg) _, p = in(reg) p, options(readonly, nostack)) };
+        unsafe {
+            std::arch::asm!("ldapr {o}, [{p}]", o = out(reg) _, p = in(reg) p, options(readonly, nostack))
+        };
         ran.push("rcpc");
     }
     #[cfg(target_feature = "crc")]
     {
         // SAFETY: register-only instruction.
         unsafe {
-            asm!("crc32b {o:w}, {a:w}, {a:w}", o = out(reg) _, a = in(reg) 7u32, options(nomem, nostack))
+            std::arch::asm!("crc32b {o:w}, {a:w}, {a:w}", o = out(reg) _, a = in(reg) 7u32, options(nomem, nostack))
         };
         ran.push("crc");
     }
@@ -39,7 +39,7 @@ fn probe() -> Vec<&'static str> {
     {
         // SAFETY: register-only instruction on clobbered vector registers.
         unsafe {
-            asm!("sqrdmlah v0.4s, v1.4s, v2.4s", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack))
+            std::arch::asm!("sqrdmlah v0.4s, v1.4s, v2.4s", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack))
         };
         ran.push("rdm");
     }
@@ -47,27 +47,29 @@ fn probe() -> Vec<&'static str> {
     {
         // SAFETY: as above.
         unsafe {
-            asm!("sdot v0.4s, v1.16b, v2.16b", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack))
+            std::arch::asm!("sdot v0.4s, v1.16b, v2.16b", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack))
         };
         ran.push("dotprod");
     }
     #[cfg(target_feature = "fp16")]
     {
         // SAFETY: as above.
-        unsafe { asm!("fadd h0, h1, h2", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack)) };
+        unsafe {
+            std::arch::asm!("fadd h0, h1, h2", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack))
+        };
         ran.push("fp16");
     }
     #[cfg(target_feature = "sve")]
     {
         // SAFETY: register-only instruction.
-        unsafe { asm!("cntb {o}", o = out(reg) _, options(nomem, nostack)) };
+        unsafe { std::arch::asm!("cntb {o}", o = out(reg) _, options(nomem, nostack)) };
         ran.push("sve");
     }
     #[cfg(target_feature = "i8mm")]
     {
         // SAFETY: as for rdm.
         unsafe {
-            asm!("smmla v0.4s, v1.16b, v2.16b", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack))
+            std::arch::asm!("smmla v0.4s, v1.16b, v2.16b", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack))
         };
         ran.push("i8mm");
     }
@@ -75,7 +77,7 @@ fn probe() -> Vec<&'static str> {
     {
         // SAFETY: as for rdm.
         unsafe {
-            asm!("bfdot v0.2s, v1.4h, v2.4h", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack))
+            std::arch::asm!("bfdot v0.2s, v1.4h, v2.4h", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack))
         };
         ran.push("bf16");
     }
@@ -84,7 +86,7 @@ fn probe() -> Vec<&'static str> {
         // SAFETY: SVE2 on z0-z2, whose low halves are the clobbered v0-v2
         // and whose upper halves no caller keeps across a call.
         unsafe {
-            asm!("sqrdmlah z0.s, z1.s, z2.s", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack))
+            std::arch::asm!("sqrdmlah z0.s, z1.s, z2.s", out("v0") _, out("v1") _, out("v2") _, options(nomem, nostack))
         };
         ran.push("sve2");
     }
