@@ -119,5 +119,157 @@ for t in "${names[@]}"; do
   done
 done
 
+# --- 2. a bundle of the tiers ----------------------------------------------------
+cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p multiarch_cli
+multiarch=$target/release/multiarch
+bdir=$tmp/crate
+"$root/tests/bundle_crate.sh" "$bdir" tiers
+args=()
+for t in "${names[@]}"; do
+  args+=(--variant "$t=$tmp/bin/probe-$t" --target-cpu "$t=${cpu[$t]}")
+  [ -z "${features[$t]}" ] || args+=(--target-features "$t=${features[$t]}")
+done
+"$multiarch" pack --program tiers --label tests/arm64.sh --target "$triple" --rustc /usr/bin/rustc \
+  --compression lz --blob-dir "$bdir/src/blobs" --out "$bdir/src/main.rs" "${args[@]}"
+# rustc's aarch64 target links +crt-static as `-static -no-pie`; -static-pie
+# (gcc) keeps the launcher position-independent, and its _start relocates it.
+start=$SECONDS
+RUSTFLAGS="-Ctarget-cpu=generic -Ctarget-feature=+crt-static -Clink-arg=-static-pie" \
+  xcargo build --quiet --release --manifest-path "$bdir/Cargo.toml" --target "$triple" --target-dir "$xtarget/bundle"
+bundle=$tmp/tiers
+cp "$xtarget/bundle/$triple/release/tiers" "$bundle"
+echo "arm64: bundle built in $((SECONDS - start)) s: $(stat -c %s "$bundle") bytes"
+
+check "bundle is a static PIE (ELF type DYN, no interpreter)" \
+  bash -c "readelf -h '$bundle' | grep -q 'Type: *DYN' && ! readelf -l '$bundle' | grep -q INTERP"
+check "bundle's only relocations are R_AARCH64_RELATIVE" \
+  bash -c "readelf -rW '$bundle' | awk '/^[0-9a-f]+ +[0-9a-f]+ R_/ {print \$3}' | sort -u | grep -qx R_AARCH64_RELATIVE &&
+    ! readelf -rW '$bundle' | awk '/^[0-9a-f]+ +[0-9a-f]+ R_/ {print \$3}' | grep -vqx R_AARCH64_RELATIVE"
+"$multiarch" inspect "$bundle" >"$tmp/inspect"
+check "inspect: a3 requires sve, i8mm and bf16 (from rustc's cfg)" \
+  bash -c "grep -E '^ *a3 ' '$tmp/inspect' | grep -q sve && grep -E '^ *a3 ' '$tmp/inspect' | grep -q i8mm && grep -E '^ *a3 ' '$tmp/inspect' | grep -q bf16"
+
+# Extract needs no exec: straight under qemu.
+for t in "${names[@]}"; do
+  rc=0
+  MULTIARCH_LEVEL=$t MULTIARCH_DEBUG=extract "$qemu7" -cpu max "$bundle" >"$tmp/extract-$t" 2>"$tmp/err" || rc=$?
+  check "extract of $t is byte-identical to its build" cmp -s "$tmp/extract-$t" "$tmp/bin/probe-$t"
+done
+
+# A damaged bundle: one byte of the compressed a4 blob flipped.
+python3 - "$bundle" "$bdir/src/blobs" "$tmp/damaged" <<'PY'
+import os, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+blobs = [os.path.join(sys.argv[2], f) for f in os.listdir(sys.argv[2])]
+blob = open(max(blobs, key=os.path.getsize), "rb").read()
+at = data.find(blob[:64])
+assert at >= 0, "blob not found in the bundle"
+data[at + len(blob) // 2] ^= 0x55
+open(sys.argv[3], "wb").write(data)
+os.chmod(sys.argv[3], 0o755)
+PY
+for t in "${names[@]}"; do
+  rc=0
+  MULTIARCH_LEVEL=$t MULTIARCH_DEBUG=extract "$qemu7" -cpu max "$tmp/damaged" >/dev/null 2>"$tmp/err" || rc=$?
+  if [ "$rc" -eq 126 ]; then dead=$t; fi
+done
+check "a damaged bundle fails with 126 (some tier: ${dead:-none})" test -n "${dead:-}"
+
+# The rest runs the chosen build, which needs binfmt_misc: in a user and
+# mount namespace of its own (Linux 6.7+), never the host's.
+binfmt_qemu=${qemu10:-$qemu7}
+cat >"$tmp/ns.sh" <<'SH'
+set -o errexit
+mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+# ELF64, little-endian, EM_AARCH64 (183), ET_EXEC or ET_DYN; F: qemu opened
+# now; O: the kernel hands qemu an open descriptor (execveat of a memfd).
+echo ":arm64test:M::\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:$1:FO" \
+  >/proc/sys/fs/binfmt_misc/register
+shift
+exec "$@"
+SH
+# in_ns MODEL CMD...: CMD with aarch64 programs running on qemu's MODEL.
+in_ns() {
+  local model=$1; shift
+  QEMU_CPU=$model unshare --user --map-root-user --mount bash "$tmp/ns.sh" "$binfmt_qemu" "$@"
+}
+if ! in_ns max "$tmp/bin/probe-a1" >/dev/null 2>"$tmp/err"; then
+  echo "arm64: no binfmt_misc in a user namespace here ($(head -c 200 "$tmp/err")):" \
+    "checking the launcher's choice by its log line only"
+  in_ns() {
+    local model=$1; shift
+    "${model_qemu[$model]}" -cpu "$model" "$@"
+  }
+  runs=false
+else
+  runs=true
+fi
+
+mkdir -m 700 "$tmp/cache"
+for m in "${models[@]}"; do
+  if [ -z "${model_qemu[$m]}" ]; then
+    skip "bundle on $m: no qemu 10"
+    continue
+  fi
+  t=${expect[$m]}
+  rc=0
+  in_ns "$m" env XDG_CACHE_HOME="$tmp/cache" MULTIARCH_DEBUG=log "$bundle" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  check "bundle on $m starts $t (log line)" grep -q "^\[multiarch\] starting $t (" "$tmp/err"
+  if $runs; then
+    check "bundle on $m: $t ran (tier=$t, exit 0)" test "$rc:$(head -1 "$tmp/out")" = "0:tier=$t"
+  fi
+done
+if $runs; then
+  rc=0
+  in_ns neoverse-n1 env XDG_CACHE_HOME="$tmp/cache" MULTIARCH_DEBUG=log "$bundle" exit 7 >"$tmp/out" 2>"$tmp/err" || rc=$?
+  check "second start via the cache; exit status passed through" \
+    bash -c "test $rc = 7 && grep -q 'via cache)' '$tmp/err'"
+  rc=0
+  in_ns neoverse-n1 env MULTIARCH_EXEC=memfd MULTIARCH_DEBUG=log "$bundle" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  check "MULTIARCH_EXEC=memfd: started from a memfd" \
+    bash -c "test $rc:\$(head -1 '$tmp/out') = 0:tier=a2 && grep -q 'via memfd' '$tmp/err'"
+  rc=0
+  in_ns max env XDG_CACHE_HOME="$tmp/cache" MULTIARCH_LEVEL=a2 "$bundle" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  check "MULTIARCH_LEVEL=a2 on max starts a2" test "$rc:$(head -1 "$tmp/out")" = "0:tier=a2"
+  rc=0
+  in_ns neoverse-n1 env XDG_CACHE_HOME="$tmp/cache" MULTIARCH_LEVEL=a4 MULTIARCH_FORCE=1 "$bundle" \
+    >"$tmp/out" 2>"$tmp/err" || rc=$?
+  check "MULTIARCH_LEVEL=a4 MULTIARCH_FORCE=1 on neoverse-n1 starts a4, which dies with SIGILL" test "$rc" -eq 132
+  # Hostile hosts (issue 10) where aarch64's system call structures and
+  # flags differ from x86-64's: struct stat (mode, owner), O_NOFOLLOW,
+  # O_DIRECTORY, the signal action.
+  check "the cache directory is created private (mode 700)" test "$(stat -c %a "$tmp/cache/multiarch")" = 700
+  mkdir -m 777 "$tmp/shared"
+  rc=0
+  in_ns neoverse-n1 env XDG_CACHE_HOME="$tmp/shared/xdg" MULTIARCH_DEBUG=log "$bundle" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  check "a cache below a directory others can write is not used (memfd instead)" \
+    bash -c "test $rc = 0 && grep -q 'mode 777, writable by others: not trusted' '$tmp/err' && test ! -e '$tmp/shared/xdg'"
+  ln -s "$tmp/cache" "$tmp/shared/link"
+  chmod 1777 "$tmp/shared"
+  rc=0
+  in_ns neoverse-n1 env XDG_CACHE_HOME="$tmp/shared/link" MULTIARCH_DEBUG=log "$bundle" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  check "our own symbolic link to the cache is followed (via cache)" \
+    bash -c "test $rc = 0 && grep -q 'via cache)' '$tmp/err'"
+  for mode in cache memfd; do
+    rc=0
+    (
+      ulimit -f 64
+      in_ns neoverse-n1 env XDG_CACHE_HOME="$tmp/cache-fsize" MULTIARCH_EXEC=$mode "$bundle" >"$tmp/out" 2>"$tmp/err"
+    ) || rc=$?
+    check "MULTIARCH_EXEC=$mode under ulimit -f: 126 and 'File too large', not SIGXFSZ" \
+      bash -c "test $rc = 126 && grep -q 'File too large' '$tmp/err' && test ! -s '$tmp/out'"
+  done
+  rc=0
+  in_ns max env MULTIARCH_LEVEL=a9 "$bundle" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  check "MULTIARCH_LEVEL=a9 (not a tier) fails with 126 and one line" \
+    bash -c "test $rc = 126 && test \$(wc -l <'$tmp/err') = 1"
+else
+  skip "exec checks: no binfmt_misc in a user namespace"
+fi
+rc=0
+in_ns neoverse-n1 env XDG_CACHE_HOME="$tmp/cache" MULTIARCH_LEVEL=a4 "$bundle" >"$tmp/out" 2>"$tmp/err" || rc=$?
+check "MULTIARCH_LEVEL=a4 on neoverse-n1 is refused with 126, naming MULTIARCH_FORCE" \
+  bash -c "test $rc = 126 && grep -q MULTIARCH_FORCE '$tmp/err'"
+
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" -eq 0 ]
