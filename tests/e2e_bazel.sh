@@ -9,6 +9,7 @@
 #                                   cc_common.link), p other platforms skipped,
 #                                 s C/C++ select() on the level, z launcher size,
 #                                 t bazel test //... (analysis tests),
+#                                 v variants (CPU names, feature sets),
 #                                 x remote execution (Bazel's own REAPI worker)
 #
 # The workspace is tests/bazel (stand-ins for rules_rust/rules_cc/rules_java,
@@ -406,6 +407,39 @@ test_f() {
     expect_build_error //bad_levels:bad_compression 'attribute `compression`: unknown value "zip"; allowed values are'
     expect_build_error //bad_levels:bad_linking \
         'attribute `launcher_linking`: unknown value "musl"; allowed values are "static", "dynamic"'
+    test_f_variants
+}
+
+# expect_analysis_error TARGET WANT...: expect_build_error, and Bazel
+# reports the failure at analysis (not while the BUILD file loads).
+expect_analysis_error() {
+    local target="$1"
+    shift
+    expect_build_error "$target" "$@" "Analysis of target '$target' failed"
+}
+
+# f (issue 12). bad `variants` values (tests/bazel/bad_variants) fail at
+# analysis, naming the attribute, the variant and the fix.
+test_f_variants() {
+    local base='"x86-64": multiarch_variant(cpu = "x86-64")'
+    expect_analysis_error //bad_variants:unknown_cpu \
+        'attribute `variants`: variant "zen": unknown CPU "znver9" (close: "znver1"' '`rustc --print target-cpus` lists'
+    expect_analysis_error //bad_variants:native_cpu \
+        'attribute `variants`: variant "host": -Ctarget-cpu=native names the build machine'"'"'s CPU: name a CPU'
+    expect_analysis_error //bad_variants:unknown_feature \
+        'attribute `variants`: variant "fp": unknown feature "avx512fp17" (close: "avx512fp16")' '`rustc --print target-features`'
+    expect_analysis_error //bad_variants:non_cpu_feature \
+        'attribute `variants`: variant "static": feature "crt-static" is not a CPU feature: put it in `rustc_flags`'
+    expect_analysis_error //bad_variants:same_flags \
+        'attribute `variants`: variants "genoa" and "zen4" both build -Ctarget-cpu=znver4'
+    expect_analysis_error //bad_variants:bad_name \
+        'attribute `variants`: name "Zen4" must be 1-32 characters of a-z, 0-9'
+    expect_analysis_error //bad_variants:short_level_name \
+        'attribute `variants`: name "v3" is a short level name: name the level variant "x86-64-v3"'
+    expect_analysis_error //bad_variants:no_baseline \
+        'attribute `variants` has no baseline variant (one that every x86-64 CPU runs): add '"$base"
+    expect_analysis_error //bad_variants:levels_and_variants 'attributes `levels` and `variants` are exclusive'
+    expect_analysis_error //bad_variants:empty_variants 'attribute `variants` must not be empty' "$base"
 }
 
 # elf_linking FILE: "static-pie" for an ET_DYN file with no PT_INTERP, no
@@ -771,6 +805,194 @@ test_t() {
     fi
 }
 
+# v (issue 12). tests/bazel/variants: a bundle of six variants by CPU
+# name and feature set (the levels x86-64 and x86-64-v3, znver4,
+# sapphirerapids, icelake-server, x86-64-v3 plus +aes,+pclmulqdq,+sha).
+FLEET=//variants:fleet
+FLEET_VARIANTS=(x86-64 x86-64-v3 znver4 sapphirerapids icelake-server v3-crypto)
+# The flags each variant's rustc gets last (tests/bazel/variants/BUILD.bazel).
+declare -A FLEET_FLAGS=(
+    [x86-64]="-Ctarget-cpu=x86-64"
+    [x86-64-v3]="-Ctarget-cpu=x86-64-v3"
+    [znver4]="-Ctarget-cpu=znver4"
+    [sapphirerapids]="-Ctarget-cpu=sapphirerapids"
+    [icelake-server]="-Ctarget-cpu=icelake-server"
+    [v3-crypto]="-Ctarget-cpu=x86-64-v3 -Ctarget-feature=+aes,+pclmulqdq,+sha"
+)
+# A target feature each variant's required features must include (from
+# rustc's cfg for the CPU; the launcher detects them all).
+declare -A FLEET_MARKER=([x86-64-v3]=avx2 [znver4]=sse4a [sapphirerapids]=amx-tile
+    [icelake-server]=avx512vbmi2 [v3-crypto]=sha)
+
+# fleet_oracle INSPECT_JSON [CPUINFO_FLAGS]: the variant the bundle should
+# start on a CPU with these /proc/cpuinfo flags (default: this host's): the
+# first, in the bundle's order, whose required features (rustc's names,
+# mapped to the kernel's) the flags all have. An independent reading of the
+# ranking rule, not the launcher's code.
+fleet_oracle() {
+    python3 - "$1" "${2:-$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2)}" <<'PY'
+import json, sys
+meta, flags = json.load(open(sys.argv[1])), set(sys.argv[2].split())
+kernel = {"sse3": "pni", "sse4.1": "sse4_1", "sse4.2": "sse4_2", "cmpxchg16b": "cx16",
+          "lahfsahf": "lahf_lm", "lzcnt": "abm", "prfchw": "3dnowprefetch", "sha": "sha_ni",
+          "ermsb": "erms", "avx512vbmi2": "avx512_vbmi2", "avx512vnni": "avx512_vnni",
+          "avx512bitalg": "avx512_bitalg", "avx512vpopcntdq": "avx512_vpopcntdq",
+          "avx512bf16": "avx512_bf16", "avx512fp16": "avx512_fp16", "avxvnni": "avx_vnni",
+          "avx512vp2intersect": "avx512_vp2intersect"}
+for v in meta["variants"]:
+    missing = [f for f in v["requires"] if kernel.get(f, f.replace("-", "_")) not in flags]
+    if not missing:
+        print(v["name"])
+        break
+PY
+}
+
+test_v() {
+    local bundle cli out want got v file
+    bundle="$(bundle_file fastbuild "$FLEET")"
+    cli="$(bz "$MAIN_WS" "$MAIN_OB" build -c opt @rules_rust_multiarch//cli:multiarch 2>&1 |
+        awk '/up-to-date:/ {getline; print $1; exit}')"
+    if [[ ! -x "$bundle" || ! -x "$cli" ]]; then
+        fail "v: $FLEET or the multiarch CLI did not build"
+        return
+    fi
+
+    # Each variant's build (its output group) is byte-identical to what
+    # `multiarch extract` writes, and saw its own name through select().
+    for v in "${FLEET_VARIANTS[@]}"; do
+        file="$(output_group_file fastbuild "$FLEET" "$v")"
+        if [[ -s "$file" ]] && "$cli" extract "$bundle" --variant "$v" -o "$WORK/v-$v" &&
+            cmp -s "$file" "$WORK/v-$v"; then
+            pass "v: $v: multiarch extract == its output group build ($(basename "$(dirname "$file")")/$(basename "$file"))"
+        else
+            fail "v: $v: multiarch extract differs from its output group build $file"
+        fi
+        got="$(grep -ao 'fleet-select:[a-z0-9._-]*;' "$file" | sort -u | tr '\n' ' ')"
+        if [[ "$got" == "fleet-select:$v; " ]]; then
+            pass "v: $v build took the select() branch of //rules/settings:variant for $v"
+        else
+            fail "v: $v build: select() markers in the file: ${got:-none}"
+        fi
+    done
+
+    # rustc got each variant's flags last, and :level only in the level ones.
+    bz "$MAIN_WS" "$MAIN_OB" aquery -c fastbuild "mnemonic('Rustc', $FLEET.variant)" --output=jsonproto \
+        >"$WORK/v.aquery" 2>"$WORK/v.err" || { cat "$WORK/v.err" >&2; fail "v: aquery failed"; return; }
+    out="$(python3 - "$WORK/v.aquery" <<'PY'
+import json, re, sys
+seen = []
+for a in json.load(open(sys.argv[1])).get("actions", []):
+    argv = a["arguments"]
+    cpu = [x for x in argv if re.match(r"-Ctarget-cpu=", x)]
+    feats = [x for x in argv if re.match(r"-Ctarget-feature=", x) and "crt-static" not in x]
+    cfg = [x for x in argv if x.startswith("--cfg=fleet_level=")]
+    seen.append(" ".join(cpu + feats) + " | " + (cfg[0] if cfg else "no level"))
+print("\n".join(sorted(seen)))
+PY
+)"
+    want="$(printf '%s\n' \
+        "-Ctarget-cpu=icelake-server | no level" \
+        "-Ctarget-cpu=sapphirerapids | no level" \
+        "-Ctarget-cpu=x86-64 | --cfg=fleet_level=\"v1\"" \
+        "-Ctarget-cpu=x86-64-v3 -Ctarget-feature=+aes,+pclmulqdq,+sha | no level" \
+        "-Ctarget-cpu=x86-64-v3 | --cfg=fleet_level=\"v3\"" \
+        "-Ctarget-cpu=znver4 | no level" | sort)"
+    if [[ "$out" == "$want" ]]; then
+        pass "v: each variant's Rustc action has exactly its -Ctarget-cpu / -Ctarget-feature; :level select()s only the level variants"
+    else
+        fail "v: Rustc flags per variant:"$'\n'"$out"$'\n'"want:"$'\n'"$want"
+    fi
+
+    # multiarch inspect: every variant, ranked (more required features
+    # first, ties in the order given), each requiring its marker feature,
+    # only features rustc enables for its flags, the baseline none.
+    "$cli" inspect --json "$bundle" >"$WORK/v.json" || { fail "v: multiarch inspect --json failed"; return; }
+    local table=""
+    for v in "${FLEET_VARIANTS[@]}"; do table+="$v|${FLEET_FLAGS[$v]}|${FLEET_MARKER[$v]:-}"$'\n'; done
+    out="$(python3 - "$WORK/v.json" "$table" <<'PY'
+import json, os, re, subprocess, sys
+meta = json.load(open(sys.argv[1]))
+rows = [line.split("|") for line in sys.argv[2].splitlines() if line]
+order = [r[0] for r in rows]
+flags = {r[0]: r[1].split() for r in rows}
+marker = {r[0]: r[2] for r in rows if r[2]}
+bad, names = [], [v["name"] for v in meta["variants"]]
+if sorted(names) != sorted(order):
+    bad.append(f"variants {names}, want {order}")
+want_rank = sorted(meta["variants"], key=lambda v: (-len(v["requires"]), order.index(v["name"]) if v["name"] in order else 99))
+if [v["name"] for v in want_rank] != names:
+    bad.append(f"order {names} is not by required feature count, then given order")
+for v in meta["variants"]:
+    f = flags.get(v["name"], [])
+    cfg = subprocess.run(["rustc", "--print", "cfg", "--target", "x86_64-unknown-linux-gnu", *f],
+                         env=dict(os.environ, RUSTC_BOOTSTRAP="1"), capture_output=True, text=True).stdout
+    enabled = set(re.findall(r'target_feature="([^"]+)"', cfg))
+    extra = set(v["requires"]) - enabled
+    if extra:
+        bad.append(f"{v['name']} requires {sorted(extra)}, which rustc does not enable for {f}")
+    if v["name"] in marker and marker[v["name"]] not in v["requires"]:
+        bad.append(f"{v['name']} does not require {marker[v['name']]}")
+    if v["name"] == "x86-64" and v["requires"]:
+        bad.append(f"the baseline requires {v['requires']}")
+if names and names[-1] != "x86-64":
+    bad.append(f"the last variant is {names[-1]}, not the baseline")
+print("BAD " + "; ".join(bad) if bad else "OK " + ", ".join(f"{v['name']} ({len(v['requires'])})" for v in meta["variants"]))
+PY
+)"
+    if [[ "$out" == OK* ]]; then
+        pass "v: multiarch inspect: ranked by required features, each from rustc's cfg for its flags: ${out#OK }"
+    else
+        fail "v: multiarch inspect: $out"
+    fi
+
+    # The variant this host starts: the one the ranking rule gives for its
+    # /proc/cpuinfo flags; znver4 on a Zen 4.
+    want="$(fleet_oracle "$WORK/v.json")"
+    got="$(MULTIARCH_DEBUG=log "$bundle" 2>&1 >"$WORK/v.out" | grep -m1 '^\[multiarch\]' || true)"
+    if [[ -n "$want" && "$got" == "[multiarch] starting $want "* ]] &&
+        grep -q "(fleet-select:$want; " "$WORK/v.out"; then
+        pass "v: this host ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)) starts $want, as the ranking rule and /proc/cpuinfo say: $got; the program says: $(cat "$WORK/v.out")"
+    else
+        fail "v: this host should start ${want:-?}: log ${got:-none}; program: $(cat "$WORK/v.out")"
+    fi
+    local picks
+    picks="$("$cli" cpu --picks "$bundle" 2>&1 || true)"
+    if [[ "$picks" == "$want" ]]; then
+        pass "v: multiarch cpu --picks agrees: $picks"
+    else
+        fail "v: multiarch cpu --picks says '$picks', want $want"
+    fi
+    local flags
+    flags="$(grep -m1 '^flags' /proc/cpuinfo)"
+    if [[ " $flags " == *" sse4a "* && " $flags " == *" avx512f "* && " $flags " == *" avx512_bf16 "* ]]; then
+        if [[ "$want" == znver4 ]]; then
+            pass "v: Zen 4 host starts znver4"
+        else
+            fail "v: Zen 4 host starts $want, not znver4"
+        fi
+    else
+        skip "v: not a Zen 4 host (no sse4a + avx512f + avx512_bf16): the znver4 pick is not checked natively here"
+    fi
+
+    # Under qemu: Haswell (AVX2, AES, no SHA) starts x86-64-v3, qemu64 the
+    # baseline; each runs and prints its own variant.
+    if ! command -v qemu-x86_64 >/dev/null; then
+        skip "v: qemu-x86_64 not installed (apt-get install qemu-user)"
+        return
+    fi
+    local spec model
+    for spec in Haswell:x86-64-v3 qemu64:x86-64; do
+        model="${spec%%:*}"
+        want="${spec#*:}"
+        got="$(MULTIARCH_DEBUG=log qemu-x86_64 -cpu "$model" "$bundle" 2>&1 >"$WORK/v.qemu" | grep -m1 '^\[multiarch\]' || true)"
+        if [[ "$got" == "[multiarch] starting $want "* ]] && grep -q "^variant $want (fleet-select:$want; " "$WORK/v.qemu"; then
+            pass "v: qemu -cpu $model starts $want: $got"
+        else
+            fail "v: qemu -cpu $model: want $want; log: ${got:-none}; program: $(cat "$WORK/v.qemu")"
+        fi
+    done
+}
+
 # The bundles test x builds, and their paths under bazel-bin.
 REMOTE_TARGETS=(//linking:default_linking //linking:dynamic_linking "$HELLO" "$WORKLOAD")
 REMOTE_BUNDLES=(
@@ -889,7 +1111,7 @@ test_x() {
 
 main() {
     local tests=("$@")
-    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l p s z a g b c d e x)
+    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l p s z a v g b c d e x)
     ensure_bazel
     case " ${tests[*]} " in *" a "* | *" b "* | *" c "*) build_examples ;; esac
     for t in "${tests[@]}"; do

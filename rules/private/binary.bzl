@@ -1,4 +1,4 @@
-"""`rust_multiarch_binary`: one executable holding a build of a Rust program per x86-64 level."""
+"""`rust_multiarch_binary`: one executable holding a build of a Rust program per variant (CPU level, CPU or feature set)."""
 
 load("@rules_rust//rust:defs.bzl", "rust_binary")
 load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR")
@@ -86,8 +86,8 @@ def program_rustc_flags_error(label, flags):
         "rust/private/rustc.bzl:1501-1509), so it would apply to every level's build, " +
         "the x86-64 baseline included: every level would be the same, or the baseline " +
         "would not start on every x86-64 CPU. Remove it: `levels` chooses the " +
-        "-Ctarget-cpu of each build. To tune one level, select() on " +
-        "@rules_rust_multiarch//rules/settings:v1 ... :v4 in `rustc_flags` " +
+        "-Ctarget-cpu of each build (`variants` any CPU and features). To tune one level, select() on " +
+        "@rules_rust_multiarch//rules/settings:v1 ... :v4 (or :variant) in `rustc_flags` " +
         "(\"+crt-static\" may stay: it is not a CPU feature)."
     ).format(label, ", ".join(["`{}`".format(flag) for flag in found]))
 
@@ -112,9 +112,11 @@ def _multiarch_binary_impl(ctx):
     bundle = ctx.actions.declare_file("{}/{}".format(ctx.label.name, ctx.label.name))
     ctx.actions.symlink(output = bundle, target_file = launcher_exe, is_executable = True)
 
-    variants = [info.variants[info.target_cpus[level]] for level in info.levels]
-    output_groups = {cpu: depset([file]) for cpu, file in info.variants.items()}
-    output_groups["multiarch_variants"] = depset(variants)
+    # One output group per variant, named after it (a level's: its rustc CPU
+    # name). Variant names never start with "multiarch_" (variants.bzl
+    # RESERVED_PREFIX): the bundle's other output groups do.
+    output_groups = {name: depset([file]) for name, file in info.variants.items()}
+    output_groups["multiarch_variants"] = depset(info.variants.values())
     output_groups["multiarch_generated_source"] = depset([info.generated_source])
 
     return [
@@ -127,6 +129,7 @@ def _multiarch_binary_impl(ctx):
             bundle = bundle,
             generated_source = info.generated_source,
             levels = info.levels,
+            rustc_flags = info.rustc_flags,
             target_cpus = info.target_cpus,
             variants = info.variants,
         ),
@@ -150,7 +153,7 @@ multiarch_binary = rule(
             doc = "The program's `platform` (rust_binary's), or None: the launcher and `.pack` are built for it too.",
         ),
         "program_rustc_flags": attr.string_list(
-            doc = "The program's `rustc_flags`, checked for CPU flags (they would override the levels).",
+            doc = "The program's `rustc_flags`, checked for CPU flags (they would override the variants').",
         ),
         "pack": attr.label(
             doc = "The multiarch_pack target whose crate root `launcher` compiles.",
@@ -165,28 +168,37 @@ multiarch_binary = rule(
     executable = True,
 )
 
-def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_linking = "static", **kwargs):
-    """A Rust executable that carries one build per x86-64 level and runs the best one.
+def rust_multiarch_binary(name, levels = None, variants = None, compression = "lz", launcher_linking = "static", **kwargs):
+    """A Rust executable that carries one build per variant and runs the best one the CPU can.
 
-    Takes every attribute of rules_rust's `rust_binary` plus `levels`. Builds
-    the program once per level (each crate of its graph gets
-    `-Ctarget-cpu=x86-64[-vN]`), embeds the builds in a launcher built for the
-    baseline, and gives one executable named after the target, at
-    `<package>/<name>/<name>` in bazel-bin.
+    Takes every attribute of rules_rust's `rust_binary` plus `levels` or
+    `variants`. Builds the program once per variant (each crate of its graph
+    gets the variant's `-Ctarget-cpu`, and `-Ctarget-feature` if it has
+    features), embeds the builds in a launcher built for the baseline, and
+    gives one executable named after the target, at `<package>/<name>/<name>`
+    in bazel-bin. By default the variants are the four x86-64 levels.
+
+    Which variant runs: `multiarch pack` asks the toolchain's rustc which
+    target features each variant's flags enable (`--print cfg`) and records
+    them as its requirements. The bundle ranks the variants best first: more
+    required features first, ties in the order given. The launcher starts the
+    first one whose required features the CPU and OS all have; the baseline
+    (`x86-64`, no feature added) runs everywhere. `MULTIARCH_LEVEL=NAME`
+    chooses one by name.
 
     Targets created (all but `name` are tagged manual and private):
-      <name>.variant   rust_binary with the user's attributes (built per level)
-      <name>.pack      the per-level builds and the generated launcher source
+      <name>.variant   rust_binary with the user's attributes (built per variant)
+      <name>.pack      the variant builds and the generated launcher source
       <name>.pack_data the files the launcher's rustc embeds
       <name>.launcher_link, <name>.launcher_link_libs
                        the rustc argument file that pins the launcher's
                        link, and the empty archives it points to
       <name>.launcher  rust_binary of the generated source and the launcher crate
-      <name>           the bundle: MultiarchInfo, output groups per level
+      <name>           the bundle: MultiarchInfo, an output group per variant
 
     Example:
 
-        load("@rules_rust_multiarch//rules:defs.bzl", "rust_multiarch_binary")
+        load("@rules_rust_multiarch//rules:defs.bzl", "multiarch_variant", "rust_multiarch_binary")
 
         rust_multiarch_binary(
             name = "app_mv",
@@ -194,13 +206,43 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
             levels = ["v1", "v3"],
         )
 
+        rust_multiarch_binary(
+            name = "app_fleet",
+            srcs = ["main.rs"],
+            variants = {
+                "x86-64": multiarch_variant(cpu = "x86-64"),
+                "x86-64-v3": multiarch_variant(cpu = "x86-64-v3"),
+                "v3-crypto": multiarch_variant(
+                    cpu = "x86-64-v3",
+                    features = ["+aes", "+pclmulqdq", "+sha"],
+                ),
+                "znver4": multiarch_variant(cpu = "znver4"),
+                "sapphirerapids": multiarch_variant(cpu = "sapphirerapids"),
+            },
+        )
+
     Args:
       name: str, the bundle target's name; also the program name the launcher
         reports and caches under.
-      levels: list[str], the levels to build, any subset of "v1", "v2", "v3",
-        "v4" that contains "v1" (the baseline every x86-64 CPU runs).
+      levels: list[str], the x86-64 levels to build, any subset of "v1", "v2",
+        "v3", "v4" that contains "v1" (the baseline every x86-64 CPU runs).
+        Default: all four (when `variants` is not given). The level builds
+        are variants named "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4".
+      variants: dict[str, list[str]], exclusive with `levels`: variant name ->
+        `multiarch_variant(cpu = ..., features = [...])` (the variant's rustc
+        flags: `["-Ctarget-cpu=CPU", "-Ctarget-feature=+a,+b"]`). Names:
+        1-32 characters of a-z, 0-9, ".", "_", "-", starting with a letter or
+        digit; a level's name ("x86-64-v3") only for that level, not "v1" ...
+        "v4". CPUs and features as `rustc --print target-cpus` /
+        `--print target-features` name them for x86_64-unknown-linux-gnu
+        ("native" is refused); features are added ("+name"). One variant
+        must be the baseline, `multiarch_variant(cpu = "x86-64")`. Each
+        variant's build sees its name in `//rules/settings:variant` (and a
+        level's short name in `:level`). Bad values fail at analysis, naming
+        the attribute and the fix; a variant that needs a feature the
+        launcher cannot detect fails at pack time.
       compression: str, how the bundle stores the builds: "lz" (default:
-        the x86-64 build LZ-compressed, each other one as an LZ delta against
+        the baseline build LZ-compressed, each other one as an LZ delta against
         it where that halves its stream, else alone; large builds in two
         halves decoded on two threads) or "none" (as built; nothing to
         decode, about 4x the size).
@@ -219,7 +261,7 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         `platform` to the launcher too, `target_compatible_with` to every
         target (with x86-64 Linux added to the internal ones). A
         `-Ctarget-cpu` or CPU `-Ctarget-feature` in `rustc_flags` fails at
-        analysis: it would override every level's CPU.
+        analysis: it would override every variant's CPU.
     """
     visibility = kwargs.pop("visibility", None)
     tags = kwargs.pop("tags", None) or []
@@ -252,12 +294,17 @@ def rust_multiarch_binary(name, levels = LEVELS, compression = "lz", launcher_li
         crate_name = crate_name,
         **dict(kwargs, **internal)
     )
+
+    # `levels` keeps its default (the four levels) unless `variants` is
+    # given; both given fail at analysis (variants.bzl).
     multiarch_pack(
         name = name + ".pack",
         binary = ":{}.variant".format(name),
         bundle_label = "//{}:{}".format(native.package_name(), name),
         compression = compression,
-        levels = levels,
+        levels = (levels or []) if variants != None else (LEVELS if levels == None else levels),
+        use_variants = variants != None,
+        variants = variants,
         program = name,
         **internal
     )

@@ -1,17 +1,23 @@
-"""`multiarch_pack`: builds the program once per level and generates the launcher's crate root.
+"""`multiarch_pack`: builds the program once per variant and generates the launcher's crate root.
 
-The per-level builds come through a 1:N split transition on `binary`. Each
-is symlinked to `<name>/<target-cpu>/<program>` next to the generated
-`<name>/main.rs`, so the `include_bytes!` paths that `multiarch pack` writes
-are short, relative, and independent of Bazel's configuration directories.
-This rule and the launcher's rust_binary share one configuration, so
-rules_rust passes these files to rustc where they are (it only re-links
-generated files from other configurations).
+The variant builds come through a 1:N split transition on `binary` (split
+key = variant name). Each is symlinked to `<name>/<variant>/<program>` next
+to the generated `<name>/main.rs`, so the `include_bytes!` paths that
+`multiarch pack` writes are short, relative, and independent of Bazel's
+configuration directories. This rule and the launcher's rust_binary share
+one configuration, so rules_rust passes these files to rustc where they are
+(it only re-links generated files from other configurations).
+
+`multiarch pack` gets the Rust toolchain's rustc (`--rustc`): it asks it,
+per variant, which target features the variant's flags enable (`--print
+cfg`), and records them as the variant's requirements.
 """
 
-load(":cpus.bzl", "LEVELS", "TARGET_CPUS", "levels_error", "sorted_levels")
+load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "RUST_TOOLCHAIN_TYPE")
+load(":cpus.bzl", "ARCHITECTURES", "LEVELS")
 load(":providers.bzl", "MultiarchInfo")
-load(":transitions.bzl", "levels_split_transition")
+load(":transitions.bzl", "variants_split_transition")
+load(":variants.bzl", "variant_specs")
 
 # Output group of everything the launcher's rustc reads besides the crate
 # root: the variant files and the directory of compressed blobs.
@@ -32,11 +38,59 @@ def _pack_outputs(ctx):
     blob_dir = ctx.actions.declare_directory("{}/blobs".format(ctx.label.name))
     return crate_root, blob_dir
 
+def toolchain_target(toolchain):
+    """(target triple, architecture) of a rules_rust ToolchainInfo.
+
+    rules_rust 0.73.0 sets `target_triple` to the struct of
+    rust/platform/triple.bzl:84-90 (`.str`, `.arch`) and `target_arch` to its
+    `arch` (rust/private/toolchain.bzl:509-513, :632-637); 0.7.0 sets
+    `target_triple` to the triple string (rust/toolchain.bzl:516-519 at tag
+    0.7.0). A toolchain built from `target_json` has no triple: (None, arch).
+
+    Args:
+      toolchain: the ToolchainInfo.
+
+    Returns:
+      (str or None, str or None)
+    """
+    triple = getattr(toolchain, "target_triple", None)
+    if triple != None and type(triple) != "string":
+        triple = getattr(triple, "str", None)
+    arch = getattr(toolchain, "target_arch", None)
+    if not arch and triple:
+        arch = triple.split("-")[0]
+    return triple, arch
+
+def _rustc_inputs(toolchain):
+    # rustc and what it needs to run: ToolchainInfo.rustc (File) and
+    # .rustc_lib (depset[File] of its shared libraries), rules_rust 0.73.0
+    # rust/private/toolchain.bzl:620-621 (made at :230-237); 0.7.0
+    # rust/toolchain.bzl:508-509.
+    rustc_lib = getattr(toolchain, "rustc_lib", None)
+    return toolchain.rustc, (rustc_lib if rustc_lib != None else depset())
+
 def _multiarch_pack_impl(ctx):
-    error = levels_error(ctx.attr.levels)
+    arch = ARCHITECTURES.get(ctx.attr.arch)
+    if not arch:
+        fail("attribute `arch`: unknown architecture \"{}\"; known: {}".format(ctx.attr.arch, ", ".join(ARCHITECTURES.keys())))
+    specs, error = variant_specs(ctx.attr.levels, ctx.attr.variants, ctx.attr.use_variants, arch)
     if error:
         fail(error)
-    levels = sorted_levels(ctx.attr.levels)
+
+    toolchain = ctx.toolchains[RUST_TOOLCHAIN_TYPE]
+    triple, toolchain_arch = toolchain_target(toolchain)
+    if not triple:
+        fail(("the Rust toolchain for this target ({}) has no target triple (a `target_json` " +
+              "toolchain?): rust_multiarch_binary needs a rustc target triple for `multiarch pack --target`").format(
+            RUST_TOOLCHAIN_TYPE,
+        ))
+    if toolchain_arch != arch.arch:
+        fail("the Rust toolchain builds for {} ({}), but the bundle's variants are {} variants".format(
+            toolchain_arch,
+            triple,
+            arch.arch,
+        ))
+    rustc, rustc_lib = _rustc_inputs(toolchain)
 
     variants = {}
     variant_links = []
@@ -50,33 +104,39 @@ def _multiarch_pack_impl(ctx):
             ", ".join(["\"{}\"".format(c) for c in COMPRESSIONS]),
         ))
     args.add("--compression", ctx.attr.compression)
-    args.add("--target", "x86_64-unknown-linux-gnu")
+    args.add("--target", triple)
+    args.add("--rustc", rustc)
     crate_root, blob_dir = _pack_outputs(ctx)
     args.add("--out", crate_root)
     args.add("--blob-dir", blob_dir.path)
-    for level in levels:
-        cpu = TARGET_CPUS[level]
-        executable = ctx.split_attr.binary[cpu][DefaultInfo].files_to_run.executable
+    for spec in specs:
+        executable = ctx.split_attr.binary[spec.name][DefaultInfo].files_to_run.executable
         if not executable:
             fail("attribute `binary`: {} builds no executable".format(ctx.attr.binary))
-        variants[cpu] = executable
-        link = ctx.actions.declare_file("{}/{}/{}".format(ctx.label.name, cpu, ctx.attr.program))
+        variants[spec.name] = executable
+        link = ctx.actions.declare_file("{}/{}/{}".format(ctx.label.name, spec.name, ctx.attr.program))
         ctx.actions.symlink(output = link, target_file = executable)
         variant_links.append(link)
 
         # Exec-root relative paths: the generated include_bytes! paths stay
-        # relative to main.rs and nothing absolute reaches the bundle.
-        args.add("--variant", "{}={}".format(cpu, link.path))
+        # relative to main.rs and nothing absolute reaches the bundle. The
+        # order given is the tie-break of the bundle's ranking.
+        args.add("--variant", "{}={}".format(spec.name, link.path))
+        args.add("--target-cpu", "{}={}".format(spec.name, spec.cpu))
+        if spec.features:
+            args.add("--target-features", "{}={}".format(spec.name, ",".join(["+" + f for f in spec.features])))
 
     ctx.actions.run(
         executable = ctx.executable._multiarch,
         arguments = [args],
-        inputs = variant_links,
+        inputs = depset(variant_links, transitive = [rustc_lib]),
+        tools = [rustc],
         outputs = [crate_root, blob_dir],
         mnemonic = "MultiarchPack",
-        progress_message = "Packing {} builds of {}".format(len(levels), ctx.attr.bundle_label),
+        progress_message = "Packing {} builds of {}".format(len(specs), ctx.attr.bundle_label),
     )
 
+    levels = [spec.level for spec in specs if spec.level]
     return [
         DefaultInfo(files = depset([crate_root])),
         OutputGroupInfo(**{COMPILE_DATA_OUTPUT_GROUP: depset(variant_links + [blob_dir])}),
@@ -84,18 +144,23 @@ def _multiarch_pack_impl(ctx):
             bundle = None,
             generated_source = crate_root,
             levels = levels,
-            target_cpus = {level: TARGET_CPUS[level] for level in levels},
+            rustc_flags = {spec.name: spec.rustc_flags for spec in specs},
+            target_cpus = {spec.level: spec.cpu for spec in specs if spec.level},
             variants = variants,
         ),
     ]
 
 multiarch_pack = rule(
-    doc = "Builds `binary` once per level and runs `multiarch pack` over the builds (private).",
+    doc = "Builds `binary` once per variant and runs `multiarch pack` over the builds (private).",
     implementation = _multiarch_pack_impl,
     attrs = {
+        "arch": attr.string(
+            doc = "The architecture whose CPU and feature names the variants use (cpus.bzl ARCHITECTURES); must be the Rust toolchain's.",
+            default = "x86_64",
+        ),
         "binary": attr.label(
-            doc = "The rust_binary to build once per level.",
-            cfg = levels_split_transition,
+            doc = "The rust_binary to build once per variant.",
+            cfg = variants_split_transition,
             mandatory = True,
         ),
         "bundle_label": attr.string(
@@ -103,16 +168,22 @@ multiarch_pack = rule(
             mandatory = True,
         ),
         "compression": attr.string(
-            doc = "How builds are stored: \"lz\" (x86-64 compressed, the others as deltas) or \"none\".",
+            doc = "How builds are stored: \"lz\" (the baseline compressed, the others as deltas) or \"none\".",
             default = "lz",
         ),
         "levels": attr.string_list(
-            doc = "Short level names (see rust_multiarch_binary).",
+            doc = "Short level names (see rust_multiarch_binary); used unless `use_variants`.",
             default = LEVELS,
         ),
         "program": attr.string(
             doc = "The program's name (its cache file name at run time).",
             mandatory = True,
+        ),
+        "use_variants": attr.bool(
+            doc = "Whether the bundle declares `variants` (then `levels` must be empty).",
+        ),
+        "variants": attr.string_list_dict(
+            doc = "Variant name -> its rustc flags (see rust_multiarch_binary).",
         ),
         "_allowlist_function_transition": attr.label(
             default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
@@ -124,4 +195,7 @@ multiarch_pack = rule(
             cfg = "exec",
         ),
     },
+    # rules_rust's toolchain type (rules_rust_probe.bzl); its rustc answers
+    # `multiarch pack --rustc`.
+    toolchains = [RUST_TOOLCHAIN_TYPE],
 )

@@ -16,6 +16,12 @@ loads:
   `toolchain_linker_preference` string flag (rules_rust 0.73.0
   rust/settings/settings.bzl:285-300, declared in rust/settings/BUILD.bazel),
   or "" where there is none.
+- `RUST_TOOLCHAIN_TYPE` (pack.bzl): the label of the Rust toolchain type:
+  `//rust:toolchain_type` in rules_rust 0.73.0 (rust/BUILD.bazel:10-12; its
+  own rules resolve it so, rust/private/utils.bzl:61-70 and
+  rust/private/rust.bzl:1016), where `//rust:toolchain` is only a deprecated
+  alias (rust/BUILD.bazel:14-19); `//rust:toolchain` itself in 0.7.0
+  (rust/BUILD.bazel:12-14 at tag 0.7.0).
 
 WORKSPACE users get the repository from
 `rules_rust_multiarch_dependencies()` (rules/repositories.bzl), Bzlmod users
@@ -67,6 +73,9 @@ _PACKAGES = ["rust/settings", ""]
 _CC_COMMON_LINK_ATTR = "\"experimental_use_cc_common_link\": attr.int("
 
 _LINKER_PREFERENCE = "toolchain_linker_preference"
+
+# How rules_rust 0.73.0 declares its toolchain type (rust/BUILD.bazel:10-12).
+_TOOLCHAIN_TYPE_TARGET = "name = \"toolchain_type\""
 
 def _defines(content, name):
     """Whether a BUILD file's text has a line starting with `name(`.
@@ -131,13 +140,31 @@ def linker_preference_setting(build_files, rules_rust):
         return rules_rust + "//rust/settings:" + _LINKER_PREFERENCE
     return ""
 
-def probe_bzl_content(packages, cc_common_link_attr, linker_preference):
+def toolchain_type_label(rust_build_file, rules_rust):
+    """The label of rules_rust's Rust toolchain type.
+
+    Args:
+      rust_build_file: str, the text of rules_rust's rust/BUILD.bazel (or
+        rust/BUILD; "" if none).
+      rules_rust: str, as for linker_preference_setting().
+
+    Returns:
+      str: `<rules_rust>//rust:toolchain_type` where rust/BUILD.bazel has a
+      `toolchain_type(` with that name, else `<rules_rust>//rust:toolchain`.
+    """
+    at = rust_build_file.find("toolchain_type(")
+    if at != -1 and _TOOLCHAIN_TYPE_TARGET in rust_build_file[at:rust_build_file.find(")", at)]:
+        return rules_rust + "//rust:toolchain_type"
+    return rules_rust + "//rust:toolchain"
+
+def probe_bzl_content(packages, cc_common_link_attr, linker_preference, toolchain_type):
     """The text of the generated probe.bzl.
 
     Args:
       packages: dict[str, str], from find_setting_packages().
       cc_common_link_attr: bool, from has_cc_common_link_attr().
       linker_preference: str, from linker_preference_setting().
+      toolchain_type: str, from toolchain_type_label().
 
     Returns:
       str
@@ -157,6 +184,8 @@ def probe_bzl_content(packages, cc_common_link_attr, linker_preference):
         "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR = {}".format(repr(cc_common_link_attr)),
         "",
         "LINKER_PREFERENCE_SETTING = {}".format(repr(linker_preference)),
+        "",
+        "RUST_TOOLCHAIN_TYPE = {}".format(repr(toolchain_type)),
     ])
     return "\n".join(lines) + "\n"
 
@@ -191,16 +220,22 @@ def _rules_rust_probe_impl(rctx):
               "and BUILD.bazel). rules_rust 0.1.0 - 0.73.0 define it there; point the " +
               "`rules_rust_defs` attribute at the `rust/defs.bzl` of a rules_rust release.").format(root))
     rust_bzl = _read_if_exists(rctx, _package_dir(root, "rust/private").get_child("rust.bzl")) or ""
+    rust_dir = _package_dir(root, "rust")
+    rust_build = _read_if_exists(rctx, rust_dir.get_child("BUILD.bazel"))
+    if rust_build == None:
+        rust_build = _read_if_exists(rctx, rust_dir.get_child("BUILD")) or ""
 
     # str() keeps the form this Bazel reads back: "@rules_rust//..." in
     # WORKSPACE mode, the canonical "@@rules_rust+//..." with Bzlmod.
     defs = str(rctx.attr.rules_rust_defs)
     rctx.file("WORKSPACE", "workspace(name = \"{}\")\n".format(rctx.name))
     rctx.file("BUILD.bazel", "exports_files([\"probe.bzl\"])\n")
+    repo = defs[:defs.index("//")]
     rctx.file("probe.bzl", probe_bzl_content(
         packages,
         has_cc_common_link_attr(rust_bzl),
-        linker_preference_setting(build_files, defs[:defs.index("//")]),
+        linker_preference_setting(build_files, repo),
+        toolchain_type_label(rust_build, repo),
     ))
 
 rules_rust_probe = repository_rule(

@@ -1,4 +1,4 @@
-"""Configuration transitions: one build per x86-64 level, and a baseline build for the launcher.
+"""Configuration transitions: one build per variant, and a baseline build for the launcher.
 
 Both read and write the settings listed once in _SETTINGS:
 - rules_rust's rustc-flag settings, by the label of the rule that defines
@@ -11,21 +11,22 @@ Both read and write the settings listed once in _SETTINGS:
 - `//rules/settings:original_<name>` for each of them: the user's value,
   saved by the baseline transition so the level builds below it start from
   the user's flags, not from the launcher's;
-- `//rules/settings:level`, for `select()`.
+- `//rules/settings:variant` and `//rules/settings:level`, for `select()`.
 
 rules_rust puts the flags on rustc's command line in this order (0.73.0
 rust/private/rustc.bzl): the toolchain's flags (:1563-1568),
 `extra_rustc_flags` (:1570-1571), `extra_rustc_flag` (:1573-1574),
 `per_crate_rustc_flag` (:1576-1578), all added at :1460, then the target's
-own `rustc_flags` last (:1501-1509). A level's `-Ctarget-cpu` goes at the end
-of `extra_rustc_flags` and every `target-cpu` and CPU `target-feature` is
-removed from the three settings, so only the toolchain's flags (before it)
+own `rustc_flags` last (:1501-1509). A variant's `-Ctarget-cpu` (and its
+`-Ctarget-feature`, if any) go at the end of `extra_rustc_flags` and every
+`target-cpu` and CPU `target-feature` is removed from the three settings, so only the toolchain's flags (before it)
 and the target's `rustc_flags` (checked by the macro) could override it.
 """
 
 load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "SETTING_PACKAGES")
-load(":cpus.bzl", "BASELINE", "TARGET_CPUS", "levels_error", "sorted_levels")
+load(":cpus.bzl", "ARCHITECTURES", "BASELINE", "TARGET_CPUS")
 load(":rustc_flags.bzl", "strip_cpu_flags", "strip_per_crate_cpu_flags")
+load(":variants.bzl", "variant_specs")
 
 # rules_rust setting name -> label of its rule in the installed rules_rust.
 _RULES_RUST = {
@@ -41,7 +42,9 @@ _ORIGINAL = {
 
 _LEVEL = str(Label("//rules/settings:level"))
 
-_SETTINGS = sorted(_RULES_RUST.values()) + sorted(_ORIGINAL.values()) + [_LEVEL]
+_VARIANT = str(Label("//rules/settings:variant"))
+
+_SETTINGS = sorted(_RULES_RUST.values()) + sorted(_ORIGINAL.values()) + [_LEVEL, _VARIANT]
 
 def _strip(name, values, keep_non_cpu_features):
     if name == "per_crate_rustc_flag":
@@ -52,25 +55,25 @@ def _flags(value):
     # Bazel 4.2.3 hands a string_list setting over as a list; keep a copy.
     return list(value) if value else []
 
-def level_settings(originals, level):
-    """New values of _SETTINGS for one level's build.
+def variant_settings(originals, spec):
+    """New values of _SETTINGS for one variant's build.
 
     Args:
       originals: dict[str, list[str]], rules_rust setting name -> the user's
         value.
-      level: str, a short level name ("v1" ... "v4").
+      spec: struct, one of variant_specs(): `name`, `level`, `rustc_flags`.
 
     Returns:
       dict: values of _SETTINGS.
     """
-    result = {_LEVEL: level}
+    result = {_LEVEL: spec.level, _VARIANT: spec.name}
     for name, label in _RULES_RUST.items():
         flags = _strip(name, _flags(originals.get(name)), True)
         if name == "extra_rustc_flags":
-            flags = flags + ["-Ctarget-cpu=" + TARGET_CPUS[level]]
+            flags = flags + spec.rustc_flags
         result[label] = flags
 
-        # Level builds do not need the saved value: reset it, so their
+        # Variant builds do not need the saved value: reset it, so their
         # configuration does not depend on where the split happened.
         result[_ORIGINAL[name]] = []
     return result
@@ -90,7 +93,7 @@ def baseline_settings(settings):
     Returns:
       dict: values of _SETTINGS.
     """
-    result = {_LEVEL: ""}
+    result = {_LEVEL: "", _VARIANT: ""}
     for name, label in _RULES_RUST.items():
         user = _flags(settings[label])
         flags = _strip(name, user, False)
@@ -103,21 +106,24 @@ def baseline_settings(settings):
         result[_ORIGINAL[name]] = user
     return result
 
-def _levels_split_impl(settings, attr):
-    error = levels_error(attr.levels)
+def _variants_split_impl(settings, attr):
+    # The same check as multiarch_pack's, which also compares `arch` with
+    # the Rust toolchain's target architecture.
+    if attr.arch not in ARCHITECTURES:
+        fail("attribute `arch`: unknown architecture \"{}\"; known: {}".format(attr.arch, ", ".join(ARCHITECTURES.keys())))
+    specs, error = variant_specs(attr.levels, attr.variants, attr.use_variants, ARCHITECTURES[attr.arch])
     if error:
         fail(error)
 
     # multiarch_pack sits below baseline_transition (binary.bzl), which saved
     # the user's flags in the original_* settings.
     originals = {name: settings[_ORIGINAL[name]] for name in _RULES_RUST}
-    return {
-        TARGET_CPUS[level]: level_settings(originals, level)
-        for level in sorted_levels(attr.levels)
-    }
 
-levels_split_transition = transition(
-    implementation = _levels_split_impl,
+    # Split key = variant name (a level's is its rustc CPU name).
+    return {spec.name: variant_settings(originals, spec) for spec in specs}
+
+variants_split_transition = transition(
+    implementation = _variants_split_impl,
     inputs = _SETTINGS,
     outputs = _SETTINGS,
 )

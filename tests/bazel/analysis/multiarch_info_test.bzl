@@ -14,14 +14,23 @@ def _multiarch_info_test_impl(ctx):
     expected = ctx.attr.expected_levels
     if info.levels != expected:
         errors.append("levels: got {}, want {}".format(info.levels, expected))
-    want_cpus = sorted([TARGET_CPUS[level] for level in expected])
-    if sorted(info.variants.keys()) != want_cpus:
-        errors.append("variants: got {}, want {}".format(sorted(info.variants.keys()), want_cpus))
+    want_variants = ctx.attr.expected_variants or [TARGET_CPUS[level] for level in expected]
+    if list(info.variants.keys()) != want_variants:
+        errors.append("variants: got {}, want {}".format(list(info.variants.keys()), want_variants))
+    if list(info.rustc_flags.keys()) != want_variants:
+        errors.append("rustc_flags: got {}, want keys {}".format(info.rustc_flags, want_variants))
+    for name, flags in ctx.attr.expected_rustc_flags.items():
+        if info.rustc_flags.get(name) != flags:
+            errors.append("rustc_flags[{}]: got {}, want {}".format(name, info.rustc_flags.get(name), flags))
     groups = target[OutputGroupInfo]
-    for cpu in TARGET_CPUS.values():
-        present = getattr(groups, cpu, None) != None
-        if present != (cpu in want_cpus):
-            errors.append("output group {}: present={}, want {}".format(cpu, present, cpu in want_cpus))
+    for name in want_variants + [cpu for cpu in TARGET_CPUS.values() if cpu not in want_variants]:
+        present = getattr(groups, name, None) != None
+        if present != (name in want_variants):
+            errors.append("output group {}: present={}, want {}".format(name, present, name in want_variants))
+        elif present and groups[name].to_list() != [info.variants[name]]:
+            errors.append("output group {}: {}, want the variant's build".format(name, groups[name].to_list()))
+    if groups.multiarch_variants.to_list() != info.variants.values():
+        errors.append("multiarch_variants: {}".format(groups.multiarch_variants.to_list()))
     for group in ["multiarch_variants", "multiarch_generated_source"]:
         if getattr(groups, group, None) == None:
             errors.append("output group {} missing".format(group))
@@ -43,8 +52,13 @@ multiarch_info_test = rule(
     implementation = _multiarch_info_test_impl,
     attrs = {
         "expected_levels": attr.string_list(
-            doc = "The levels the bundle should embed, baseline first.",
-            mandatory = True,
+            doc = "The level variants the bundle should embed, as short names, in MultiarchInfo.levels order.",
+        ),
+        "expected_rustc_flags": attr.string_list_dict(
+            doc = "Variant name -> its rustc flags (MultiarchInfo.rustc_flags), for the variants given.",
+        ),
+        "expected_variants": attr.string_list(
+            doc = "The variant names in order; default: those of `expected_levels`.",
         ),
         "target_under_test": attr.label(
             doc = "A rust_multiarch_binary.",

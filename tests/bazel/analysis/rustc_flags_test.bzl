@@ -5,15 +5,17 @@ each compares helper results with expected values and reports every
 mismatch.
 """
 
-# Unit tests of private helpers (rules/ARCHITECTURE.md allows these two).
+load("@rules_rust_multiarch//rules:defs.bzl", "multiarch_variant")
+
+# Unit tests of private helpers (rules/ARCHITECTURE.md allows these).
 # buildifier: disable=bzl-visibility
-load("@rules_rust_multiarch//rules/private:rules_rust_probe.bzl", "find_setting_packages", "has_cc_common_link_attr", "linker_preference_setting", "probe_bzl_content")
+load("@rules_rust_multiarch//rules/private:rules_rust_probe.bzl", "find_setting_packages", "has_cc_common_link_attr", "linker_preference_setting", "probe_bzl_content", "toolchain_type_label")
 
 # buildifier: disable=bzl-visibility
 load("@rules_rust_multiarch//rules/private:rustc_flags.bzl", "cpu_flags", "strip_cpu_flags", "strip_per_crate_cpu_flags")
 
 # buildifier: disable=bzl-visibility
-load("@rules_rust_multiarch//rules/private:transitions.bzl", "RULES_RUST_SETTINGS", "SETTINGS", "baseline_settings", "level_settings")
+load("@rules_rust_multiarch//rules/private:transitions.bzl", "RULES_RUST_SETTINGS", "SETTINGS", "baseline_settings", "variant_settings")
 
 def _check(errors, name, got, want):
     if got != want:
@@ -142,6 +144,7 @@ def _rustc_flags_test_impl(ctx):
         {"per_crate_rustc_flag": "rust/settings", "extra_rustc_flags": "rust/settings"},
         True,
         "@rules_rust//rust/settings:toolchain_linker_preference",
+        "@rules_rust//rust:toolchain_type",
     ).splitlines()[3:], [
         "SETTING_PACKAGES = {",
         "    \"extra_rustc_flags\": \"rust/settings\",",
@@ -151,8 +154,10 @@ def _rustc_flags_test_impl(ctx):
         "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR = True",
         "",
         "LINKER_PREFERENCE_SETTING = \"@rules_rust//rust/settings:toolchain_linker_preference\"",
+        "",
+        "RUST_TOOLCHAIN_TYPE = \"@rules_rust//rust:toolchain_type\"",
     ])
-    _check(errors, "probe.bzl 0.7.0", probe_bzl_content({"extra_rustc_flags": ""}, False, "").splitlines()[3:], [
+    _check(errors, "probe.bzl 0.7.0", probe_bzl_content({"extra_rustc_flags": ""}, False, "", "@rules_rust//rust:toolchain").splitlines()[3:], [
         "SETTING_PACKAGES = {",
         "    \"extra_rustc_flags\": \"\",",
         "}",
@@ -160,7 +165,21 @@ def _rustc_flags_test_impl(ctx):
         "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR = False",
         "",
         "LINKER_PREFERENCE_SETTING = \"\"",
+        "",
+        "RUST_TOOLCHAIN_TYPE = \"@rules_rust//rust:toolchain\"",
     ])
+
+    # The Rust toolchain type: rules_rust 0.73.0 rust/BUILD.bazel:10-19 (the
+    # type, and `toolchain` as a deprecated alias), 0.7.0 rust/BUILD.bazel:12-14.
+    _check(errors, "toolchain type 0.73", toolchain_type_label(
+        "toolchain_type(\n    name = \"toolchain_type\",\n)\n\nalias(\n    name = \"toolchain\",\n    actual = \"toolchain_type\",\n)\n",
+        "@@rules_rust+",
+    ), "@@rules_rust+//rust:toolchain_type")
+    _check(errors, "toolchain type 0.7.0", toolchain_type_label(
+        "toolchain_type(\n    name = \"toolchain\",\n)\n\nfilegroup(\n    name = \"toolchain_type\",\n)\n",
+        "@rules_rust",
+    ), "@rules_rust//rust:toolchain")
+    _check(errors, "toolchain type none", toolchain_type_label("", "@rules_rust"), "@rules_rust//rust:toolchain")
 
     # The transitions, over the settings this rules_rust has.
     flags = RULES_RUST_SETTINGS["extra_rustc_flags"]
@@ -172,10 +191,31 @@ def _rustc_flags_test_impl(ctx):
     _check(errors, "baseline extra_rustc_flags", base[flags], ["--cfg=u", "-Ctarget-cpu=x86-64"])
     _check(errors, "baseline saves the user's flags", base[str(Label("@rules_rust_multiarch//rules/settings:original_extra_rustc_flags"))], user)
     _check(errors, "baseline writes only SETTINGS", sorted([k for k in base if k not in SETTINGS]), [])
-    level = level_settings({"extra_rustc_flags": user}, "v3")
+    _check(errors, "baseline variant", base[str(Label("@rules_rust_multiarch//rules/settings:variant"))], "")
+    level = variant_settings({"extra_rustc_flags": user}, struct(
+        name = "x86-64-v3",
+        level = "v3",
+        rustc_flags = ["-Ctarget-cpu=x86-64-v3"],
+    ))
     _check(errors, "v3 extra_rustc_flags", level[flags], ["--cfg=u", "-Ctarget-feature=+crt-static", "-Ctarget-cpu=x86-64-v3"])
     _check(errors, "v3 level", level[str(Label("@rules_rust_multiarch//rules/settings:level"))], "v3")
+    _check(errors, "v3 variant", level[str(Label("@rules_rust_multiarch//rules/settings:variant"))], "x86-64-v3")
     _check(errors, "v3 writes every setting", sorted(level.keys()), sorted(SETTINGS))
+
+    # A variant's flags come last, the CPU before the features.
+    crypto = variant_settings({"extra_rustc_flags": user}, struct(
+        name = "v3-crypto",
+        level = "",
+        rustc_flags = multiarch_variant(cpu = "x86-64-v3", features = ["+aes", "+sha"]),
+    ))
+    _check(errors, "v3-crypto extra_rustc_flags", crypto[flags], [
+        "--cfg=u",
+        "-Ctarget-feature=+crt-static",
+        "-Ctarget-cpu=x86-64-v3",
+        "-Ctarget-feature=+aes,+sha",
+    ])
+    _check(errors, "v3-crypto level", crypto[str(Label("@rules_rust_multiarch//rules/settings:level"))], "")
+    _check(errors, "v3-crypto variant", crypto[str(Label("@rules_rust_multiarch//rules/settings:variant"))], "v3-crypto")
 
     return [AnalysisTestResultInfo(success = not errors, message = "\n".join(errors))]
 

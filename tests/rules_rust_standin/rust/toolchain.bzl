@@ -10,7 +10,24 @@ def _rust_toolchain_impl(ctx):
             ctx.files.linker,
             transitive = [ctx.attr.linker[DefaultInfo].default_runfiles.files],
         )
+
+    # The target as rules_rust 0.73.0 describes it (rust/private/toolchain.bzl
+    # :509-513, :632-637): `target_triple` is the struct of
+    # rust/platform/triple.bzl:84-90, `target_arch` its `arch`,
+    # `target_flag_value` what rustc gets as --target. This stand-in builds
+    # for x86_64-unknown-linux-gnu only (rust_std, repositories.bzl).
+    parts = ctx.attr.target_triple.split("-")
+    target_triple = struct(
+        arch = parts[0],
+        vendor = parts[1],
+        system = parts[2],
+        abi = parts[3] if len(parts) > 3 else None,
+        str = ctx.attr.target_triple,
+    )
     return [platform_common.ToolchainInfo(
+        target_arch = target_triple.arch,
+        target_flag_value = target_triple.str,
+        target_triple = target_triple,
         linker_files = linker_files,
         rustc = ctx.executable.rustc,
         rustc_lib = depset(ctx.files.rustc_lib),
@@ -58,6 +75,10 @@ rust_toolchain = rule(
             doc = "Shared libraries rustc needs at run time (lib/*.so*).",
             allow_files = True,
             cfg = "exec",
+        ),
+        "target_triple": attr.string(
+            doc = "The rustc target triple (rules_rust 0.73.0 rust/private/toolchain.bzl:874).",
+            default = "x86_64-unknown-linux-gnu",
         ),
         "sysroot_path": attr.string(
             doc = "Exec-root relative path of the sysroot directory (passed as --sysroot).",
