@@ -36,7 +36,7 @@ import ast, re, sys
 text = open(sys.argv[1]).read()
 m = re.search(r"^AARCH64_TIERS = (\{.*?^\})", text, re.S | re.M)
 for name, spec in ast.literal_eval(m.group(1)).items():
-    print(name, spec["cpu"], spec["features"] or "-")
+    print(name, spec["cpu"], ",".join(spec["features"]) or "-")
 PY
 )
 
