@@ -196,9 +196,15 @@ in_ns() {
 if ! in_ns max "$tmp/bin/probe-a1" >/dev/null 2>"$tmp/err"; then
   echo "arm64: no binfmt_misc in a user namespace here ($(head -c 200 "$tmp/err")):" \
     "checking the launcher's choice by its log line only"
+  # in_ns MODEL [env VAR=VALUE...] PROGRAM ARGS...: straight under qemu.
   in_ns() {
-    local model=$1; shift
-    "${model_qemu[$model]}" -cpu "$model" "$@"
+    local model=$1 vars=()
+    shift
+    if [ "$1" = env ]; then
+      shift
+      while [[ $1 == *=* ]]; do vars+=("$1"); shift; done
+    fi
+    env "${vars[@]}" "${model_qemu[$model]}" -cpu "$model" "$@"
   }
   runs=false
 else
@@ -270,6 +276,24 @@ rc=0
 in_ns neoverse-n1 env XDG_CACHE_HOME="$tmp/cache" MULTIARCH_LEVEL=a4 "$bundle" >"$tmp/out" 2>"$tmp/err" || rc=$?
 check "MULTIARCH_LEVEL=a4 on neoverse-n1 is refused with 126, naming MULTIARCH_FORCE" \
   bash -c "test $rc = 126 && grep -q MULTIARCH_FORCE '$tmp/err'"
+
+# The launcher linked dynamically (launcher_linking = "dynamic"): a PIE that
+# the dynamic loader relocates, loading no library.
+RUSTFLAGS="-Ctarget-cpu=generic" xcargo build --quiet --release --manifest-path "$bdir/Cargo.toml" \
+  --target "$triple" --target-dir "$xtarget/bundle-dynamic"
+dynamic=$tmp/tiers-dynamic
+cp "$xtarget/bundle-dynamic/$triple/release/tiers" "$dynamic"
+check "dynamic launcher: an interpreter, no library needed" \
+  bash -c "readelf -l '$dynamic' | grep -q 'interpreter: /lib/ld-linux-aarch64.so.1' && ! readelf -d '$dynamic' | grep -q NEEDED"
+rc=0
+in_ns neoverse-n1 env QEMU_LD_PREFIX=/usr/aarch64-linux-gnu XDG_CACHE_HOME="$tmp/cache" MULTIARCH_DEBUG=log "$dynamic" \
+  >"$tmp/out" 2>"$tmp/err" || rc=$?
+if $runs; then
+  check "dynamic launcher on neoverse-n1 starts a2" \
+    bash -c "test $rc:\$(head -1 '$tmp/out') = 0:tier=a2 && grep -q '^\[multiarch\] starting a2 (' '$tmp/err'"
+else
+  check "dynamic launcher on neoverse-n1 chooses a2 (log line)" grep -q '^\[multiarch\] starting a2 (' "$tmp/err"
+fi
 
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 [ "$failed" -eq 0 ]
