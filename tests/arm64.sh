@@ -100,6 +100,14 @@ for t in "${names[@]}"; do
   cp "$xtarget/probe-$t/$triple/release/arm64_probe" "$tmp/bin/probe-$t"
 done
 echo "arm64: built ${#names[@]} tiers in $((SECONDS - start)) s"
+# The bundle embeds them padded with ~9 MB of text each (after the ELF image,
+# which the kernel ignores), so that the launcher decodes and checks on two
+# threads and writes while it decodes (from 4 MiB on: launcher/src/bundle.rs,
+# exec_linux.rs): the aarch64 clone(2) path.
+for t in "${names[@]}"; do
+  { cat "$tmp/bin/probe-$t"; seq 1 400000 | sed "s/^/$t padding line /"; } >"$tmp/bin/big-$t"
+  chmod +x "$tmp/bin/big-$t"
+done
 
 # --- 1. each tier on each model --------------------------------------------------
 for t in "${names[@]}"; do
@@ -126,7 +134,7 @@ bdir=$tmp/crate
 "$root/tests/bundle_crate.sh" "$bdir" tiers
 args=()
 for t in "${names[@]}"; do
-  args+=(--variant "$t=$tmp/bin/probe-$t" --target-cpu "$t=${cpu[$t]}")
+  args+=(--variant "$t=$tmp/bin/big-$t" --target-cpu "$t=${cpu[$t]}")
   [ -z "${features[$t]}" ] || args+=(--target-features "$t=${features[$t]}")
 done
 "$multiarch" pack --program tiers --label tests/arm64.sh --target "$triple" --rustc /usr/bin/rustc \
@@ -153,7 +161,7 @@ check "inspect: a3 requires sve, i8mm and bf16 (from rustc's cfg)" \
 for t in "${names[@]}"; do
   rc=0
   MULTIARCH_LEVEL=$t MULTIARCH_DEBUG=extract "$qemu7" -cpu max "$bundle" >"$tmp/extract-$t" 2>"$tmp/err" || rc=$?
-  check "extract of $t is byte-identical to its build" cmp -s "$tmp/extract-$t" "$tmp/bin/probe-$t"
+  check "extract of $t is byte-identical to its build" cmp -s "$tmp/extract-$t" "$tmp/bin/big-$t"
 done
 
 # A damaged bundle: one byte of the compressed a4 blob flipped.
