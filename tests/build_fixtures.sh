@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Builds the launcher's test and benchmark fixtures with Cargo:
-#   OUT/payload-<level>          the payload, built with -Ctarget-cpu=<level>
+#   OUT/payload-<cpu>            the payload, built with -Ctarget-cpu=<cpu>
+#                                (the four levels, znver4, sapphirerapids)
 #   OUT/<bundle>/<bundle>        launchers that embed them:
 #     full      v1 v2 v3 v4, statically linked, compressed (lz)
 #     dynamic   v1 v2 v3 v4, dynamically linked, stored uncompressed
 #     v1v3      v1 and v3 only (a level the bundle does not embed falls back);
 #               its .multiarch table in format version 3 (no checksums), which
 #               the CLI still reads
+#     fleet     variants x86-64, x86-64-v3, znver4, sapphirerapids, packed
+#               with --rustc (issue 12), statically linked, compressed
 # Usage: tests/build_fixtures.sh [OUT]   (default: <target>/fixtures)
 # <target> is Cargo's target directory (`cargo metadata`: honours
 # CARGO_TARGET_DIR and build.target-dir), where the tools are built.
@@ -24,8 +27,8 @@ mkdir -p "$out"
 "$cargo" build --quiet --release --manifest-path "$root/Cargo.toml" -p multiarch_cli
 multiarch=$target/release/multiarch
 
-for level in x86-64 x86-64-v2 x86-64-v3 x86-64-v4; do
-  RUSTFLAGS="-Ctarget-cpu=$level" "$cargo" build --quiet --release \
+for level in x86-64 x86-64-v2 x86-64-v3 x86-64-v4 znver4 sapphirerapids; do
+  MULTIARCH_TEST_BUILD=$level RUSTFLAGS="-Ctarget-cpu=$level" "$cargo" build --quiet --release \
     --manifest-path "$root/Cargo.toml" -p multiarch_test_payload \
     --target-dir "$target/payload-$level"
   cp "$target/payload-$level/release/multiarch_test_payload" "$out/payload-$level.tmp"
@@ -44,17 +47,25 @@ for level in x86-64 x86-64-v4; do
   mv "$out/big-payload-$level.tmp" "$out/big-payload-$level"
 done
 
-# bundle NAME RUSTFLAGS COMPRESSION LEVEL... (PAYLOAD: the builds' file
-# name prefix, default payload)
+# bundle NAME RUSTFLAGS COMPRESSION VARIANT... (PAYLOAD: the builds' file
+# name prefix, default payload; PACK_RUSTC: pass --rustc and, per variant
+# that is no level, --target-cpu VARIANT=VARIANT)
 bundle() {
   local name=$1 rustflags=$2 compression=$3; shift 3
   local dir=$out/$name
   "$root/tests/bundle_crate.sh" "$dir" "$name"
   local args=()
-  for level in "$@"; do args+=(--variant "$level=$out/${PAYLOAD:-payload}-$level"); done
+  for level in "$@"; do
+    args+=(--variant "$level=$out/${PAYLOAD:-payload}-$level")
+    case $level in
+      x86-64|x86-64-v[234]) ;;
+      *) args+=(--target-cpu "$level=$level") ;;
+    esac
+  done
+  if [ -n "${PACK_RUSTC:-}" ]; then args+=(--rustc "$PACK_RUSTC"); fi
   "$multiarch" pack --program "payload_$name" --label "tests/build_fixtures.sh:$name" \
     --target "$(rustc -vV | sed -n "s/^host: //p")" \
-    --compression "$compression" --blob-dir "$dir/src/blobs" --table-version "${TABLE_VERSION:-4}" \
+    --compression "$compression" --blob-dir "$dir/src/blobs" --table-version "${TABLE_VERSION:-5}" \
     --out "$dir/src/main.rs.new" "${args[@]}"
   # Unchanged source, unchanged mtime: Cargo then skips the rebuild.
   if cmp -s "$dir/src/main.rs.new" "$dir/src/main.rs"; then
@@ -72,4 +83,5 @@ bundle full "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v2 x86-64-v3 x86-64-
 bundle dynamic "" none x86-64 x86-64-v2 x86-64-v3 x86-64-v4
 TABLE_VERSION=3 bundle v1v3 "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3
 PAYLOAD=big-payload bundle big "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v4
+PACK_RUSTC=${RUSTC:-rustc} bundle fleet "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3 znver4 sapphirerapids
 echo "fixtures in $out"

@@ -1,27 +1,27 @@
-//! `multiarch bench`: what each level buys on this CPU.
+//! `multiarch bench`: what each variant buys on this CPU.
 
 use anyhow::{bail, Context, Result};
 use lexopt::prelude::*;
-use multiarch_launcher::Level;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BENCH_USAGE: &str = "\
-multiarch bench: time the program at each level this CPU runs
+multiarch bench: time the program as each variant this CPU runs
 
 Usage: multiarch bench BUNDLE [--runs N] [-- ARGS...]
 
-Runs BUNDLE with ARGS once per embedded level that this CPU supports
-(MULTIARCH_LEVEL set for each), N times each, interleaved so that noise hits
-every level alike, after one untimed run per level that fills the cache.
-The program's output is discarded; a run that fails stops the benchmark.
-Prints per level: median wall time, p25-p75, speed-up over x86-64, and the
-size of that level's build: what each level costs and buys.
+Runs BUNDLE with ARGS once per embedded variant whose required features this
+CPU has (MULTIARCH_LEVEL set to its name), N times each, interleaved so that
+noise hits every variant alike, after one untimed run per variant that fills
+the cache. The program's output is discarded; a run that fails stops the
+benchmark. Prints per variant, baseline first: median wall time, p25-p75,
+speed-up over the baseline, and the size of its build: what each variant
+costs and buys.
 
 Options:
-  --runs N    Timed runs per level (default 10)
+  --runs N    Timed runs per variant (default 10)
   -h, --help  Print this help
 
 A relative BUNDLE is relative to BUILD_WORKING_DIRECTORY when set (bazel run).
@@ -57,22 +57,26 @@ pub fn cmd_bench(mut parser: lexopt::Parser) -> Result<()> {
     }
     let path = bundle.ok_or_else(|| crate::usage("bench: BUNDLE is required"))?;
     let (_, parsed) = crate::open(&path)?;
-    let cpu = multiarch_launcher::detect::detect();
-    let mut levels: Vec<(Level, u64)> = Level::ALL
+    let arch = crate::cpu::arch_of(&parsed.meta).with_context(|| path.display().to_string())?;
+    let cpu = multiarch_launcher::Level::of(crate::cpu::host_features());
+    // Baseline first.
+    let levels: Vec<(&str, u64)> = parsed
+        .meta
+        .variants
         .iter()
-        .filter(|&&l| l <= cpu)
-        .filter_map(|&l| parsed.meta.blob_of(l).map(|(_, b)| (l, b.size)))
+        .rev()
+        .filter(|v| crate::cpu::lacking(arch, &v.requires).is_empty())
+        .map(|v| (v.name.as_str(), parsed.meta.blobs[v.blob].size))
         .collect();
-    levels.sort();
     if levels.is_empty() {
-        bail!("{}: no embedded level runs on this CPU ({cpu})", path.display());
+        bail!("{}: no embedded variant runs on this CPU ({cpu})", path.display());
     }
     let cache = std::env::temp_dir().join(format!("multiarch-bench-{}", std::process::id()));
-    let run_once = |level: Level| -> Result<Duration> {
+    let run_once = |level: &str| -> Result<Duration> {
         let start = Instant::now();
         let status = Command::new(&path)
             .args(&args)
-            .env("MULTIARCH_LEVEL", level.short_name())
+            .env("MULTIARCH_LEVEL", level)
             .env("XDG_CACHE_HOME", &cache)
             .env_remove("MULTIARCH_DEBUG")
             .stdin(Stdio::null())
@@ -103,15 +107,16 @@ pub fn cmd_bench(mut parser: lexopt::Parser) -> Result<()> {
 
     let stats: Vec<_> = samples.iter_mut().map(|s| quartiles(s)).collect();
     let base = stats[0].0;
+    let width = levels.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max(11);
     let mut out = format!(
-        "{} on this CPU ({cpu}), {runs} runs per level, interleaved\n\nlevel        median ms    p25-p75 ms   speed-up   build size\n",
-        parsed.meta.program
+        "{} on this CPU ({cpu}), {runs} runs per variant, interleaved\n\n{:<width$}  median ms    p25-p75 ms   speed-up   build size\n",
+        parsed.meta.program, "variant"
     );
     for (&(level, size), &(median, p25, p75)) in levels.iter().zip(&stats) {
         let speedup = if median.is_zero() { 0.0 } else { base.as_secs_f64() / median.as_secs_f64() };
         out.push_str(&format!(
-            "{:<11} {:>10.2} {:>7.2}-{:<7.2} {:>8.2}x {:>12}\n",
-            level.cpu_name(),
+            "{:<width$} {:>10.2} {:>7.2}-{:<7.2} {:>8.2}x {:>12}\n",
+            level,
             ms(median),
             ms(p25),
             ms(p75),

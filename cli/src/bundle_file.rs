@@ -1,10 +1,10 @@
 //! Reading a bundle from its file, without running it: the `.multiarch`
 //! table and the sections that hold the builds.
 
-use crate::meta::{self, BlobMeta, Meta, MetaError};
+use crate::meta::{self, Meta, MetaError};
 use crate::sha256;
 use multiarch_launcher::codec::DecodeError;
-use multiarch_launcher::{check, Compression, Level};
+use multiarch_launcher::{check, Compression};
 use object::{Object, ObjectSection};
 use std::fmt;
 use std::ops::Range;
@@ -169,10 +169,10 @@ impl fmt::Display for BlobError {
 
 impl std::error::Error for BlobError {}
 
-/// The index of the x86-64 blob, the one deltas refer to. The table
-/// guarantees it exists and is no delta.
+/// The index of the baseline's blob (the last variant's), the one deltas
+/// refer to. The table guarantees it exists and is no delta.
 fn base_index(parsed: &Parsed) -> usize {
-    parsed.meta.blob_of(Level::V1).map_or(0, |(b, _)| b)
+    parsed.meta.base()
 }
 
 /// Decodes blob `i` of a parsed bundle (its base first, for a delta) and
@@ -195,7 +195,7 @@ pub fn decode_all(parsed: &Parsed, bytes: &[u8]) -> Vec<Result<Vec<u8>, BlobErro
         .collect()
 }
 
-/// Decodes blob `i`, asking `base` for the decoded x86-64 build if it is a delta.
+/// Decodes blob `i`, asking `base` for the decoded baseline build if it is a delta.
 fn decode_with_base(
     parsed: &Parsed,
     bytes: &[u8],
@@ -238,8 +238,8 @@ fn decode_with_base(
     Ok(data)
 }
 
-/// A name for blob `i` in messages: `blob 1 (x86-64-v2 x86-64-v3)`.
-pub fn blob_name(i: usize, blob: &BlobMeta) -> String {
-    let levels: Vec<&str> = blob.levels.iter().map(|l| l.cpu_name()).collect();
-    format!("blob {i} ({})", levels.join(" "))
+/// A name for blob `i` in messages: `blob 1 (x86-64-v3 x86-64-v2)`, its
+/// variants in table order.
+pub fn blob_name(meta: &Meta, i: usize) -> String {
+    format!("blob {i} ({})", meta.blob_variants(i).join(" "))
 }

@@ -1,9 +1,11 @@
 //! The library behind the `multiarch` command: packing bundles, reading
-//! them without running them, and timing their levels.
+//! them without running them, timing their variants, and telling which of
+//! them this CPU runs.
 
 pub mod bench;
 pub mod bundle_file;
 pub mod compress;
+pub mod cpu;
 pub mod meta;
 pub mod output;
 pub mod pack;

@@ -1,10 +1,9 @@
 //! `multiarch`: builds and looks inside rules_rust_multiarch bundles.
 
-use multiarch_cli::{bench, bundle_file, open, output, pack, print, sha256, usage, user_path, Usage};
+use multiarch_cli::{bench, bundle_file, cpu, open, output, pack, print, sha256, usage, user_path, Usage};
 
 use anyhow::{Context, Result};
 use lexopt::prelude::*;
-use multiarch_launcher::Level;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,10 +14,12 @@ multiarch: builds and looks inside rules_rust_multiarch bundles
 Usage: multiarch <COMMAND> [OPTIONS]
 
 Commands:
-  inspect  Print a bundle's table: its builds, levels, sizes and hashes
-  extract  Write the build of one level, without running the bundle
+  inspect  Print a bundle's table: its variants (codegen flags, required
+           features) and builds (sizes, hashes)
+  extract  Write the build of one variant, without running the bundle
   verify   Recompute every build's hash; exit 0 only when all match
-  bench    Time the program at each level this CPU runs
+  bench    Time the program as each variant this CPU runs
+  cpu      Print this CPU's features; tell whether it runs a variant
   pack     Write the crate root of a bundle (used by the Bazel rule)
 
 Run `multiarch <COMMAND> --help` for a command's options.
@@ -38,8 +39,12 @@ multiarch inspect: print a bundle's table
 Usage: multiarch inspect BUNDLE [--json]
 
 Reads the .multiarch ELF section of BUNDLE (it is not run) and prints the
-program, its label, the rustc and target it was built with, and per build:
-the levels that start it, its size, how it is stored and its sha256.
+program, its label, the rustc and target it was built with; per variant,
+best first (the order the launcher tries them in): its name, its build, the
+rustc codegen flags that made it and the target features it requires; and
+per build: the variants that start it, its size, how it is stored and its
+sha256. Bundles with tables of versions 3 and 4 (levels only) show one
+variant per level.
 
 Options:
   --json      Print JSON instead of a table
@@ -51,13 +56,14 @@ usage.
 ";
 
 const EXTRACT_USAGE: &str = "\
-multiarch extract: write the build of one level
+multiarch extract: write the build of one variant
 
-Usage: multiarch extract BUNDLE --level LEVEL [-o FILE]
+Usage: multiarch extract BUNDLE --variant NAME [-o FILE]
 
-Writes the exact build that BUNDLE starts at LEVEL, checked against its
-checksum and sha256, without running BUNDLE. LEVEL is v1..v4 or x86-64,
-x86-64-v2..v4, and must be embedded. Without -o the build goes to stdout.
+Writes the exact build of variant NAME of BUNDLE, checked against its
+checksum and sha256, without running BUNDLE. NAME is a variant's name as
+`multiarch inspect` shows it (a level's short name v1..v4 works for a level
+variant) and must be embedded. Without -o the build goes to stdout.
 
 FILE is written whole or not at all, safe in a directory others can write: a
 new file in FILE's directory (unnamed where the file system allows, else of an
@@ -67,7 +73,7 @@ if it exists it must be a regular file; a device, FIFO, directory or symlink
 is refused (exit 1).
 
 Options:
-  --level LEVEL    The level whose build to write
+  --variant NAME   The variant whose build to write (--level is the same)
   -o, --out FILE   Where to write it (default: stdout)
   -h, --help       Print this help
 
@@ -97,38 +103,66 @@ usage.
 const PACK_USAGE: &str = "\
 multiarch pack: write the crate root of a bundle
 
-Usage: multiarch pack --program NAME --out FILE.rs --variant LEVEL=PATH...
-                      [--label LABEL] [--target TRIPLE] [--compression none|lz]
-                      [--blob-dir DIR]
+Usage: multiarch pack --program NAME --out FILE.rs --variant NAME=PATH...
+                      [--target-cpu NAME=CPU]... [--target-features NAME=FEATS]...
+                      [--rustc PATH] [--label LABEL] [--target TRIPLE]
+                      [--compression none|lz] [--blob-dir DIR]
 
-Reads one build per level, hashes it, stores identical builds once, and writes
-FILE.rs: a crate root (#![no_main]) that embeds each build with include_bytes!
-through a path relative to FILE.rs, for a binary crate that depends on the
-`multiarch_launcher` crate. With --compression lz (the default) the x86-64
-build is LZ-compressed and the others stored as LZ deltas against it, in
-DIR/blob<N>.lz files. Every file is written whole or not at all.
+Reads one build per variant, hashes it, stores identical builds once, and
+writes FILE.rs: a crate root (#![no_main]) that embeds each build with
+include_bytes! through a path relative to FILE.rs, for a binary crate that
+depends on the `multiarch_launcher` crate. With --compression lz (the
+default) the baseline build is LZ-compressed and the others stored as LZ
+deltas against it, in DIR/blob<N>.lz files. Every check comes first: on an
+error nothing is written.
+
+A variant is a name, the rustc codegen flags that made its build
+(-Ctarget-cpu=CPU, plus -Ctarget-feature=FEATS if given) and the CPU features
+those flags enable, which the variant then requires. With --rustc, pack asks
+that rustc: `RUSTC_BOOTSTRAP=1 PATH --print cfg --target TRIPLE
+-Ctarget-cpu=CPU [-Ctarget-feature=FEATS]` (RUSTC_BOOTSTRAP only so that a
+stable rustc lists its unstable features too). A CPU or feature rustc does
+not know, or a feature the launcher cannot detect at run time, is an error
+naming the variant. Without --rustc only the four x86-64 levels can be
+packed (x86-64, x86-64-v2, x86-64-v3, x86-64-v4, short v1..v4), with the
+psABI's feature lists.
+
+Ranking: the bundle lists variants best first: more required features first,
+ties in the order given. The launcher starts the first whose features the
+CPU (and OS) has. The last must require nothing (the baseline: for x86_64,
+-Ctarget-cpu=x86-64): pack fails otherwise.
 
 Options:
-  --program NAME        The program's name: its file name in the per-user cache
-  --out FILE.rs         The crate root to write
-  --variant LEVEL=PATH  A build and its level: x86-64 (or v1), x86-64-v2 (v2),
-                        x86-64-v3 (v3), x86-64-v4 (v4). Repeat per level; the
-                        x86-64 build is required
-  --label LABEL         Where the program was built from, for humans
-  --target TRIPLE       The target triple, recorded in the table
-  --compression MODE    none: builds as they are; lz (default): compressed
-  --blob-dir DIR        Where compressed builds go (default: FILE.rs.blobs)
-  --table-version N     The .multiarch table's format: 4 (default), or 3 (no
-                        checksums) for tools that read only version 3
-  -h, --help            Print this help
+  --program NAME         The program's name: its file name in the per-user cache
+  --out FILE.rs          The crate root to write
+  --variant NAME=PATH    A variant's name and build. NAME: 1-32 of a-z, 0-9, '.',
+                         '_', '-', starting with a letter or digit. Repeat per
+                         variant; the order given breaks ties in the ranking
+  --target-cpu NAME=CPU  Variant NAME's -Ctarget-cpu (default: NAME, for a level
+                         name, which must then be built for exactly its level)
+  --target-features NAME=FEATS
+                         Variant NAME's -Ctarget-feature, e.g. +aes,+sha (needs
+                         --rustc)
+  --rustc PATH           The rustc that built the variants, asked which features
+                         each enables
+  --label LABEL          Where the program was built from, for humans
+  --target TRIPLE        The target triple: recorded in the table, passed to
+                         rustc; its architecture picks the launcher's feature
+                         table (default: x86_64 and rustc's host)
+  --compression MODE     none: builds as they are; lz (default): compressed
+  --blob-dir DIR         Where compressed builds go (default: FILE.rs.blobs)
+  --table-version N      The .multiarch table's format: 5 (default), or 4 or 3
+                         (levels only; 3 without checksums) for tools that read
+                         only those
+  -h, --help             Print this help
 
 Each build's sha256 (its cache key) and checksum (checked by the launcher
 before it caches or starts the build) are recorded in FILE.rs and in the
-.multiarch table (format version 4).
+.multiarch table, with each variant's name, flags and required features.
 
 A relative path is relative to BUILD_WORKING_DIRECTORY when set (bazel run).
-Exit status: 0 on success, 1 on an error (one line naming the file), 2 on bad
-usage.
+Exit status: 0 on success, 1 on an error (one line naming the file or the
+variant, and the fix), 2 on bad usage.
 ";
 
 /// Takes the one BUNDLE operand; anything else is a usage error.
@@ -170,15 +204,34 @@ fn cmd_inspect(mut parser: lexopt::Parser) -> Result<()> {
     let m = &parsed.meta;
     let stored: u64 = m.blobs.iter().map(|b| b.stored_size).sum();
     let mut out = String::new();
+    let list = |items: &[&str]| items.iter().map(|s| json_str(s)).collect::<Vec<_>>().join(", ");
     if json {
+        let variants: Vec<String> = m
+            .variants
+            .iter()
+            .map(|v| {
+                let requires: Vec<&str> = v.requires.iter().map(String::as_str).collect();
+                format!(
+                    "{{\"name\": {}, \"flags\": {}, \"requires\": [{}], \"blob\": {}}}",
+                    json_str(&v.name),
+                    json_str(&v.flags),
+                    list(&requires),
+                    v.blob
+                )
+            })
+            .collect();
         let blobs: Vec<String> = m
             .blobs
             .iter()
-            .map(|b| {
-                let levels: Vec<String> = b.levels.iter().map(|l| json_str(l.cpu_name())).collect();
+            .enumerate()
+            .map(|(i, b)| {
+                let names = m.blob_variants(i);
+                let levels: Vec<&str> =
+                    names.iter().rev().copied().filter(|n| multiarch_launcher::Level::parse(n.as_bytes()).is_some()).collect();
                 format!(
-                    "{{\"levels\": [{}], \"size\": {}, \"stored_size\": {}, \"compression\": \"{}\", \"sha256\": \"{}\", \"section\": {}}}",
-                    levels.join(", "),
+                    "{{\"variants\": [{}], \"levels\": [{}], \"size\": {}, \"stored_size\": {}, \"compression\": \"{}\", \"sha256\": \"{}\", \"section\": {}}}",
+                    list(&names),
+                    list(&levels),
                     b.size,
                     b.stored_size,
                     b.compression.name(),
@@ -188,13 +241,14 @@ fn cmd_inspect(mut parser: lexopt::Parser) -> Result<()> {
             })
             .collect();
         out.push_str(&format!(
-            "{{\"program\": {}, \"label\": {}, \"rustc\": {}, \"target\": {}, \"file_size\": {}, \"launcher_size\": {}, \"blobs\": [{}]}}\n",
+            "{{\"program\": {}, \"label\": {}, \"rustc\": {}, \"target\": {}, \"file_size\": {}, \"launcher_size\": {}, \"variants\": [{}], \"blobs\": [{}]}}\n",
             json_str(&m.program),
             json_str(&m.label),
             json_str(&m.rustc),
             json_str(&m.target),
             bytes.len(),
             (bytes.len() as u64).saturating_sub(stored),
+            variants.join(", "),
             blobs.join(", ")
         ));
     } else {
@@ -208,12 +262,18 @@ fn cmd_inspect(mut parser: lexopt::Parser) -> Result<()> {
             (bytes.len() as u64).saturating_sub(stored),
             stored
         ));
-        out.push_str("\nblob  levels                          size      stored  compression  sha256\n");
+        let name_w = m.variants.iter().map(|v| v.name.len()).max().unwrap_or(0).max(7);
+        let flags_w = m.variants.iter().map(|v| v.flags.len()).max().unwrap_or(0).max(5);
+        out.push_str(&format!("\n{:<name_w$}  blob  {:<flags_w$}  requires\n", "variant", "flags"));
+        for v in &m.variants {
+            let requires = if v.requires.is_empty() { "-".to_owned() } else { v.requires.join(" ") };
+            out.push_str(&format!("{:<name_w$}  {:<4}  {:<flags_w$}  {requires}\n", v.name, v.blob, v.flags));
+        }
+        out.push_str("\nblob  variants                        size      stored  compression  sha256\n");
         for (i, b) in m.blobs.iter().enumerate() {
-            let levels: Vec<&str> = b.levels.iter().map(|l| l.cpu_name()).collect();
             out.push_str(&format!(
                 "{i:<5} {:<30} {:>9} {:>11}  {:<11}  {}\n",
-                levels.join(" "),
+                m.blob_variants(i).join(" "),
                 b.size,
                 b.stored_size,
                 b.compression.name(),
@@ -225,12 +285,18 @@ fn cmd_inspect(mut parser: lexopt::Parser) -> Result<()> {
 }
 
 fn cmd_extract(mut parser: lexopt::Parser) -> Result<()> {
-    let (mut bundle, mut level, mut out) = (None, None, None);
+    let (mut bundle, mut variant, mut out) = (None, None, None);
     while let Some(arg) = parser.next()? {
         match arg {
-            Long("level") => {
+            Long("variant" | "level") => {
                 let v = parser.value()?.string()?;
-                level = Some(v.parse::<Level>().map_err(|e| usage(format!("--level {v:?}: {e}")))?);
+                if !multiarch_launcher::bundle::valid_name(v.as_bytes()) {
+                    return Err(usage(format!(
+                        "extract --variant {v:?}: not a variant name (accepted: {})",
+                        multiarch_launcher::env::LEVEL_ACCEPTED
+                    )));
+                }
+                variant = Some(v);
             }
             Short('o') | Long("out") => out = Some(user_path(parser.value()?)),
             Short('h') | Long("help") => return print(EXTRACT_USAGE),
@@ -238,17 +304,14 @@ fn cmd_extract(mut parser: lexopt::Parser) -> Result<()> {
         }
     }
     let path = bundle.ok_or_else(|| usage("extract: BUNDLE is required"))?;
-    let level = level.ok_or_else(|| usage("extract: --level LEVEL is required"))?;
+    let name = variant.ok_or_else(|| usage("extract: --variant NAME is required"))?;
     let (bytes, parsed) = open(&path)?;
-    let Some((i, blob)) = parsed.meta.blob_of(level) else {
-        let mut embedded: Vec<Level> =
-            parsed.meta.blobs.iter().flat_map(|b| b.levels.iter().copied()).collect();
-        embedded.sort();
-        let embedded: Vec<&str> = embedded.iter().map(|l| l.short_name()).collect();
-        anyhow::bail!("{}: no {level} build (embedded: {})", path.display(), embedded.join(" "));
+    let Some((i, _)) = parsed.meta.blob_of(&name) else {
+        let shown = multiarch_launcher::Level::parse(name.as_bytes()).map_or(name.as_str(), |l| l.cpu_name());
+        anyhow::bail!("{}: no {shown} build (embedded: {})", path.display(), parsed.meta.embedded());
     };
     let data = bundle_file::decode(&parsed, &bytes, i)
-        .with_context(|| format!("{}: {}", path.display(), bundle_file::blob_name(i, blob)))?;
+        .with_context(|| format!("{}: {}", path.display(), bundle_file::blob_name(&parsed.meta, i)))?;
     match out {
         Some(out) => output::write_file(&out, &data, 0o755, output::IfSame::Replace),
         None => {
@@ -277,7 +340,7 @@ fn cmd_verify(mut parser: lexopt::Parser) -> Result<()> {
     let mut unchecked = 0;
     let decoded = bundle_file::decode_all(&parsed, &bytes);
     for (i, (blob, result)) in parsed.meta.blobs.iter().zip(decoded).enumerate() {
-        let name = bundle_file::blob_name(i, blob);
+        let name = bundle_file::blob_name(&parsed.meta, i);
         match result {
             Ok(_) => {
                 let check = blob.check.map_or("none (version 3 table)".to_owned(), |c| format!("{c:016x}"));
@@ -306,9 +369,12 @@ fn cmd_verify(mut parser: lexopt::Parser) -> Result<()> {
 }
 
 fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
-    let (mut program, mut label, mut out, mut variants, mut target) =
-        (None, String::new(), None, Vec::new(), String::new());
-    let (mut compression, mut blob_dir) = (pack::PackCompression::default(), None);
+    let (mut program, mut label, mut out, mut target) = (None, String::new(), None, String::new());
+    let (mut compression, mut blob_dir, mut rustc) = (pack::PackCompression::default(), None, None);
+    let mut variants: Vec<pack::VariantArg> = Vec::new();
+    // `--target-cpu` and `--target-features`: (variant name, value).
+    let mut cpus: Vec<(String, String)> = Vec::new();
+    let mut features: Vec<(String, String)> = Vec::new();
     let mut table_version = multiarch_cli::meta::VERSION;
     while let Some(arg) = parser.next()? {
         match arg {
@@ -319,25 +385,49 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
                 compression = parser.value()?.string()?.parse().map_err(|e| usage(format!("{e:#}")))?
             }
             Long("blob-dir") => blob_dir = Some(user_path(parser.value()?)),
+            Long("rustc") => rustc = Some(user_path(parser.value()?)),
             Long("table-version") => {
                 let v = parser.value()?.string()?;
                 table_version = match v.as_str() {
                     "3" => 3,
                     "4" => 4,
+                    "5" => 5,
                     _ => {
                         return Err(usage(format!(
-                            "pack: --table-version {v:?} is not known (accepted: 3, 4)"
+                            "pack: --table-version {v:?} is not known (accepted: 3, 4, 5)"
                         )))
                     }
                 };
             }
             Long("out") => out = Some(user_path(parser.value()?)),
             Long("variant") => {
-                let (level, path) = pack::parse_variant(&parser.value()?.string()?)?;
-                variants.push((level, user_path(path)));
+                let (name, path) =
+                    pack::parse_variant(&parser.value()?.string()?).map_err(|e| usage(format!("{e:#}")))?;
+                variants.push(pack::VariantArg { name, path: user_path(path), cpu: None, features: None });
+            }
+            Long(flag @ ("target-cpu" | "target-features")) => {
+                let flag = format!("--{flag}");
+                let pair = pack::parse_named(&flag, &parser.value()?.string()?)
+                    .map_err(|e| usage(format!("{e:#}")))?;
+                if flag == "--target-cpu" { &mut cpus } else { &mut features }.push(pair);
             }
             Short('h') | Long("help") => return print(PACK_USAGE),
             _ => return Err(usage(format!("pack: {}", arg.unexpected()))),
+        }
+    }
+    for (flag, list) in [("--target-cpu", &cpus), ("--target-features", &features)] {
+        for (i, (name, value)) in list.iter().enumerate() {
+            if list[..i].iter().any(|(n, _)| n == name) {
+                return Err(usage(format!("pack: {flag} {name}=... given twice")));
+            }
+            let Some(v) = variants.iter_mut().find(|v| &v.name == name) else {
+                return Err(usage(format!("pack: {flag} {name}={value}: no --variant {name}=PATH")));
+            };
+            if flag == "--target-cpu" {
+                v.cpu = Some(value.clone());
+            } else {
+                v.features = Some(value.clone());
+            }
         }
     }
     let program = program.ok_or_else(|| usage("pack: --program NAME is required"))?;
@@ -351,6 +441,7 @@ fn cmd_pack(mut parser: lexopt::Parser) -> Result<()> {
         compression,
         blob_dir,
         table_version,
+        rustc,
     })?;
     Ok(())
 }
@@ -364,6 +455,7 @@ fn run() -> Result<()> {
             Some("verify") => cmd_verify(parser),
             Some("bench") => bench::cmd_bench(parser),
             Some("pack") => cmd_pack(parser),
+            Some("cpu") => cpu::cmd_cpu(parser),
             _ => Err(usage(format!("unknown command {cmd:?}; run `multiarch --help` for the list"))),
         },
         Some(Short('h') | Long("help")) => print(USAGE),
@@ -382,6 +474,10 @@ fn main() -> ExitCode {
             });
             if broken_pipe {
                 return ExitCode::SUCCESS;
+            }
+            if let Some(cpu::Exit(code, line)) = e.downcast_ref::<cpu::Exit>() {
+                let _ = writeln!(std::io::stderr(), "multiarch: {line}");
+                return ExitCode::from(*code);
             }
             let _ = writeln!(std::io::stderr(), "multiarch: error: {e:#}");
             if e.is::<Usage>() || e.is::<lexopt::Error>() {

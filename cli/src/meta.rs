@@ -1,26 +1,46 @@
 //! The table a bundle carries in its `.multiarch` ELF section, so that tools
 //! can read a bundle without running it. `multiarch pack` writes it; the
-//! `multiarch` CLI reads it. The launcher itself does not read it.
+//! `multiarch` CLI reads it. The launcher itself does not read it (it has
+//! the same facts as Rust data: `multiarch_launcher::Bundle`).
 //!
-//! Layout (all integers little-endian; strings are a u32 length then UTF-8):
+//! Layout of version 5 (all integers little-endian; a string is a u32
+//! length, then that many bytes of UTF-8):
 //!
 //! ```text
-//! magic    8 bytes  "MULTIARC"
-//! version  u16      4 (3: no checksum; 2: the varint stream format; 1: no
-//!                   segment table). This reader reads 3 and 4.
+//! magic      8 bytes  "MULTIARC"
+//! version    u16      5
 //! program, label, rustc, target: strings
-//! count    u32      number of blobs
-//! per blob:
-//!   levels       u8   bit n set: level v(n+1) uses this blob
-//!   compression  u8   0 = stored, 1 = lz, 2 = lz against the x86-64 build
+//!                     target: the triple; its architecture (the part
+//!                     before the first '-') says whose feature names
+//!                     `requires` holds (multiarch_launcher::arch)
+//! blob count u32      1..=64
+//! per blob, in section order:
+//!   compression  u8   0 = stored, 1 = lz, 2 = lz delta against the base:
+//!                     the blob of the last variant
+//!   reserved     u8   0
 //!   reserved     u16  0
 //!   size         u64  decoded size
-//!   stored_size  u64  size in the section
+//!   stored_size  u64  size in its section
 //!   sha256       32 bytes, of the decoded build
-//!   checksum     u64, of the decoded build (multiarch_launcher::check);
-//!                version 4 only
+//!   checksum     u64, of the decoded build (multiarch_launcher::check)
 //!   section      string: the ELF section holding the stored bytes
+//! variant count u32   1..=64
+//! per variant, best first (the order the launcher tries them in):
+//!   name       string: [a-z0-9][a-z0-9._-]{0,31}, unique
+//!   flags      string: the rustc codegen flags that made the build,
+//!              e.g. "-Ctarget-cpu=x86-64-v3 -Ctarget-feature=+aes,+sha"
+//!   requires   u32 count (at most 128), then that many strings: the
+//!              target features the build may use, as rustc names them;
+//!              the last variant's list is empty
+//!   blob       u32: index of its blob; every blob has a variant
 //! ```
+//!
+//! Versions 3 and 4 (still read) knew only the four psABI levels: after
+//! the counts and strings above, per blob a `levels` byte (bit n set: level
+//! v(n+1) uses this blob) in place of the first reserved byte, the checksum
+//! only in version 4, and no variant list: the reader makes one variant per
+//! level, named `x86-64` .. `x86-64-v4`, with that level's `-Ctarget-cpu`
+//! and features. The base of a delta there is the x86-64 build's blob.
 
 use core::fmt;
 use multiarch_launcher::Compression;
@@ -31,11 +51,13 @@ pub const SECTION: &str = ".multiarch";
 /// The first bytes of the table.
 pub const MAGIC: &[u8; 8] = b"MULTIARC";
 /// The table's format version, as written.
-pub const VERSION: u16 = 4;
-/// The oldest version read: the same table without checksums.
+pub const VERSION: u16 = 5;
+/// The oldest version read: levels only, without checksums.
 pub const OLDEST_VERSION: u16 = 3;
-/// More blobs than this is not a table we wrote.
-const MAX_BLOBS: u32 = 64;
+/// More blobs or variants than this is not a table we wrote.
+pub const MAX_VARIANTS: u32 = 64;
+/// More required features than this is not a table we wrote.
+const MAX_REQUIRES: u32 = 128;
 
 /// The whole table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,15 +70,28 @@ pub struct Meta {
     pub rustc: String,
     /// The target triple.
     pub target: String,
+    /// The variants, best first.
+    pub variants: Vec<VariantMeta>,
     /// The distinct builds.
     pub blobs: Vec<BlobMeta>,
+}
+
+/// One variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariantMeta {
+    /// Its name.
+    pub name: String,
+    /// The rustc codegen flags that made it.
+    pub flags: String,
+    /// The target features it requires, as rustc names them.
+    pub requires: Vec<String>,
+    /// The index of its blob.
+    pub blob: usize,
 }
 
 /// One distinct build.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlobMeta {
-    /// The levels that start this build, lowest first.
-    pub levels: Vec<Level>,
     /// How the bytes are stored.
     pub compression: Compression,
     /// Decoded size.
@@ -108,26 +143,65 @@ fn compression_code(c: Compression) -> u8 {
     }
 }
 
+/// The variant a psABI level stands for in a table of version 3 or 4.
+fn level_variant(level: Level, blob: usize) -> VariantMeta {
+    VariantMeta {
+        name: level.cpu_name().to_owned(),
+        flags: format!("-Ctarget-cpu={}", level.cpu_name()),
+        requires: level
+            .features()
+            .iter()
+            .filter_map(multiarch_launcher::arch::x86_64::name)
+            .map(str::to_owned)
+            .collect(),
+        blob,
+    }
+}
+
+/// Why a table cannot be written in an older format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnlyLevels(pub String);
+
+impl fmt::Display for OnlyLevels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "table versions 3 and 4 record only the four x86-64 levels, and variant {} is not one: use version {VERSION}",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for OnlyLevels {}
+
 impl Meta {
     /// The table as bytes.
     pub fn encode(&self) -> Vec<u8> {
-        self.encode_version(VERSION)
+        self.encode_v5()
     }
 
     /// The table as bytes in format `version` ([`OLDEST_VERSION`] to
-    /// [`VERSION`]): version 3 leaves the checksums out, for tools that
-    /// read only that.
-    pub fn encode_version(&self, version: u16) -> Vec<u8> {
+    /// [`VERSION`]): versions 3 and 4, for tools that read only those,
+    /// hold only level variants built with their level's `-Ctarget-cpu`,
+    /// and version 3 no checksums.
+    pub fn encode_version(&self, version: u16) -> Result<Vec<u8>, OnlyLevels> {
         let version = version.clamp(OLDEST_VERSION, VERSION);
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&version.to_le_bytes());
-        for s in [&self.program, &self.label, &self.rustc, &self.target] {
-            put_str(&mut out, s);
+        if version >= 5 {
+            return Ok(self.encode_v5());
         }
-        out.extend_from_slice(&(self.blobs.len() as u32).to_le_bytes());
-        for b in &self.blobs {
-            let mask = b.levels.iter().fold(0u8, |m, &l| m | 1 << (l as u8));
+        let mut masks = vec![0u8; self.blobs.len()];
+        for v in &self.variants {
+            match Level::ALL.into_iter().find(|l| l.cpu_name() == v.name) {
+                Some(level) if v.flags == format!("-Ctarget-cpu={}", level.cpu_name()) => {
+                    if let Some(m) = masks.get_mut(v.blob) {
+                        *m |= 1 << (level as u8);
+                    }
+                }
+                _ => return Err(OnlyLevels(v.name.clone())),
+            }
+        }
+        let mut out = self.head(version);
+        for (b, mask) in self.blobs.iter().zip(masks) {
             out.push(mask);
             out.push(compression_code(b.compression));
             out.extend_from_slice(&0u16.to_le_bytes());
@@ -138,6 +212,43 @@ impl Meta {
                 out.extend_from_slice(&b.check.unwrap_or(0).to_le_bytes());
             }
             put_str(&mut out, &b.section);
+        }
+        Ok(out)
+    }
+
+    /// The magic, version, strings and blob count.
+    fn head(&self, version: u16) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&version.to_le_bytes());
+        for s in [&self.program, &self.label, &self.rustc, &self.target] {
+            put_str(&mut out, s);
+        }
+        out.extend_from_slice(&(self.blobs.len() as u32).to_le_bytes());
+        out
+    }
+
+    fn encode_v5(&self) -> Vec<u8> {
+        let mut out = self.head(5);
+        for b in &self.blobs {
+            out.push(compression_code(b.compression));
+            out.push(0);
+            out.extend_from_slice(&0u16.to_le_bytes());
+            out.extend_from_slice(&b.size.to_le_bytes());
+            out.extend_from_slice(&b.stored_size.to_le_bytes());
+            out.extend_from_slice(&b.sha256);
+            out.extend_from_slice(&b.check.unwrap_or(0).to_le_bytes());
+            put_str(&mut out, &b.section);
+        }
+        out.extend_from_slice(&(self.variants.len() as u32).to_le_bytes());
+        for v in &self.variants {
+            put_str(&mut out, &v.name);
+            put_str(&mut out, &v.flags);
+            out.extend_from_slice(&(v.requires.len() as u32).to_le_bytes());
+            for r in &v.requires {
+                put_str(&mut out, r);
+            }
+            out.extend_from_slice(&(v.blob as u32).to_le_bytes());
         }
         out
     }
@@ -157,24 +268,35 @@ impl Meta {
         let rustc = r.string("rustc version")?;
         let target = r.string("target")?;
         let count = r.u32("blob count")?;
-        if count == 0 || count > MAX_BLOBS {
+        if count == 0 || count > MAX_VARIANTS {
             return Err(MetaError::Invalid("blob count"));
         }
         let mut blobs = Vec::new();
+        let mut levels: Vec<(Level, usize)> = Vec::new();
         let mut seen = 0u8;
-        for _ in 0..count {
-            let mask = r.take(1, "blob levels")?[0];
-            if mask == 0 || mask & 0xf0 != 0 || mask & seen != 0 {
-                return Err(MetaError::Invalid("blob levels"));
-            }
-            seen |= mask;
-            let levels = Level::ALL.iter().copied().filter(|&l| mask & (1 << (l as u8)) != 0).collect();
-            let compression = match r.take(1, "compression")?[0] {
+        for i in 0..count as usize {
+            let first = r.take(1, if version >= 5 { "compression" } else { "blob levels" })?[0];
+            let code = if version >= 5 {
+                first
+            } else {
+                let mask = first;
+                if mask == 0 || mask & 0xf0 != 0 || mask & seen != 0 {
+                    return Err(MetaError::Invalid("blob levels"));
+                }
+                seen |= mask;
+                levels
+                    .extend(Level::ALL.into_iter().filter(|&l| mask & (1 << (l as u8)) != 0).map(|l| (l, i)));
+                r.take(1, "compression")?[0]
+            };
+            let compression = match code {
                 0 => Compression::Stored,
                 1 => Compression::Lz,
                 2 => Compression::LzDelta,
                 _ => return Err(MetaError::Invalid("compression")),
             };
+            if version >= 5 && r.take(1, "reserved field")?[0] != 0 {
+                return Err(MetaError::Invalid("reserved field"));
+            }
             if r.u16("reserved field")? != 0 {
                 return Err(MetaError::Invalid("reserved field"));
             }
@@ -187,25 +309,92 @@ impl Meta {
             if !section.starts_with(SECTION) {
                 return Err(MetaError::Invalid("section name"));
             }
-            blobs.push(BlobMeta { levels, compression, size, stored_size, sha256, check, section });
+            blobs.push(BlobMeta { compression, size, stored_size, sha256, check, section });
         }
-        if seen & 1 == 0 {
-            return Err(MetaError::Invalid("set of levels (no x86-64 build)"));
-        }
-        let base_is_delta =
-            blobs.iter().any(|b| b.levels.contains(&Level::V1) && b.compression == Compression::LzDelta);
-        if base_is_delta {
-            return Err(MetaError::Invalid("compression (the x86-64 build cannot be a delta)"));
-        }
+        let variants = if version >= 5 {
+            let n = r.u32("variant count")?;
+            if n == 0 || n > MAX_VARIANTS {
+                return Err(MetaError::Invalid("variant count"));
+            }
+            let mut variants: Vec<VariantMeta> = Vec::new();
+            for _ in 0..n {
+                let name = r.string("variant name")?;
+                if !multiarch_launcher::bundle::valid_name(name.as_bytes())
+                    || variants.iter().any(|v| v.name == name)
+                {
+                    return Err(MetaError::Invalid("variant name"));
+                }
+                let flags = r.string("variant flags")?;
+                let k = r.u32("required feature count")?;
+                if k > MAX_REQUIRES {
+                    return Err(MetaError::Invalid("required feature count"));
+                }
+                let mut requires = Vec::new();
+                for _ in 0..k {
+                    requires.push(r.string("required feature")?);
+                }
+                let blob = r.u32("variant blob")? as usize;
+                if blob >= blobs.len() {
+                    return Err(MetaError::Invalid("variant blob"));
+                }
+                variants.push(VariantMeta { name, flags, requires, blob });
+            }
+            if variants.last().is_some_and(|v| !v.requires.is_empty()) {
+                return Err(MetaError::Invalid("variant list (the last variant requires features)"));
+            }
+            if (0..blobs.len()).any(|b| !variants.iter().any(|v| v.blob == b)) {
+                return Err(MetaError::Invalid("variant list (a blob no variant uses)"));
+            }
+            variants
+        } else {
+            if seen & 1 == 0 {
+                return Err(MetaError::Invalid("set of levels (no x86-64 build)"));
+            }
+            levels.sort_by_key(|&(l, _)| std::cmp::Reverse(l));
+            levels.into_iter().map(|(l, b)| level_variant(l, b)).collect()
+        };
         if !r.0.is_empty() {
-            return Err(MetaError::Invalid("length (bytes after the last blob)"));
+            return Err(MetaError::Invalid("length (bytes after the last variant)"));
         }
-        Ok(Meta { program, label, rustc, target, blobs })
+        let meta = Meta { program, label, rustc, target, variants, blobs };
+        if meta.blobs[meta.base()].compression == Compression::LzDelta {
+            return Err(MetaError::Invalid("compression (the baseline build cannot be a delta)"));
+        }
+        Ok(meta)
     }
 
-    /// The blob that level `level` starts, if embedded.
-    pub fn blob_of(&self, level: Level) -> Option<(usize, &BlobMeta)> {
-        self.blobs.iter().enumerate().find(|(_, b)| b.levels.contains(&level))
+    /// The base of the deltas: the last variant's blob.
+    pub fn base(&self) -> usize {
+        self.variants.last().map_or(0, |v| v.blob)
+    }
+
+    /// The variant `name` asks for: an exact name, or a level's short or
+    /// long spelling (`v3`, `x86-64-v3`) when that level is a variant.
+    pub fn variant(&self, name: &str) -> Option<&VariantMeta> {
+        let level = Level::parse(name.as_bytes());
+        self.variants
+            .iter()
+            .find(|v| v.name == name)
+            .or_else(|| self.variants.iter().find(|v| level.is_some_and(|l| v.name == l.cpu_name())))
+    }
+
+    /// The blob of the variant `name` asks for (see [`Meta::variant`]).
+    pub fn blob_of(&self, name: &str) -> Option<(usize, &BlobMeta)> {
+        let blob = self.variant(name)?.blob;
+        Some((blob, self.blobs.get(blob)?))
+    }
+
+    /// The names of the variants that start blob `blob`, in table order.
+    pub fn blob_variants(&self, blob: usize) -> Vec<&str> {
+        self.variants.iter().filter(|v| v.blob == blob).map(|v| v.name.as_str()).collect()
+    }
+
+    /// The variants for a message, lowest first, levels by their short
+    /// names: `v1 v3 znver4`.
+    pub fn embedded(&self) -> String {
+        let names: Vec<&str> =
+            self.variants.iter().rev().map(|v| multiarch_launcher::select::short_name(&v.name)).collect();
+        names.join(" ")
     }
 }
 
@@ -253,86 +442,160 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
-    fn sample() -> Meta {
+    fn blob(sha: u8, size: u64, section: usize) -> BlobMeta {
+        BlobMeta {
+            compression: Compression::Stored,
+            size,
+            stored_size: size,
+            sha256: [sha; 32],
+            check: Some(0x1234_5678_9abc_def0 + u64::from(sha)),
+            section: format!(".multiarch.blob.{section}"),
+        }
+    }
+
+    fn variant(name: &str, flags: &str, requires: &[&str], blob: usize) -> VariantMeta {
+        VariantMeta {
+            name: name.into(),
+            flags: flags.into(),
+            requires: requires.iter().map(|s| s.to_string()).collect(),
+            blob,
+        }
+    }
+
+    /// The four levels, v3 and v4 sharing a blob: a table versions 3 and 4
+    /// can hold too.
+    fn levels() -> Meta {
+        let level = |l: Level, b| level_variant(l, b);
         Meta {
             program: "app_mv".into(),
             label: "//app:app_mv".into(),
             rustc: "rustc version 1.95.0".into(),
             target: "x86_64-unknown-linux-gnu".into(),
-            blobs: vec![
-                BlobMeta {
-                    levels: vec![Level::V3, Level::V4],
-                    compression: Compression::Stored,
-                    size: 10,
-                    stored_size: 10,
-                    sha256: [7; 32],
-                    check: Some(0x1234_5678_9abc_def0),
-                    section: ".multiarch.blob.0".into(),
-                },
-                BlobMeta {
-                    levels: vec![Level::V1, Level::V2],
-                    compression: Compression::Stored,
-                    size: 12,
-                    stored_size: 12,
-                    sha256: [9; 32],
-                    check: Some(5),
-                    section: ".multiarch.blob.1".into(),
-                },
+            variants: vec![
+                level(Level::V4, 0),
+                level(Level::V3, 0),
+                level(Level::V2, 1),
+                level(Level::V1, 1),
             ],
+            blobs: vec![blob(7, 10, 0), blob(9, 12, 1)],
+        }
+    }
+
+    fn fleet() -> Meta {
+        Meta {
+            variants: vec![
+                variant("znver4", "-Ctarget-cpu=znver4", &["avx512f", "sse4a"], 2),
+                variant(
+                    "fast",
+                    "-Ctarget-cpu=x86-64-v3 -Ctarget-feature=+aes,+sha",
+                    &["aes", "avx2", "sha"],
+                    1,
+                ),
+                variant("x86-64", "-Ctarget-cpu=x86-64", &[], 0),
+            ],
+            blobs: vec![blob(1, 10, 0), blob(2, 11, 1), blob(3, 12, 2)],
+            ..levels()
         }
     }
 
     #[test]
     fn round_trip() {
-        let m = sample();
-        assert_eq!(Meta::decode(&m.encode()).unwrap(), m);
-        assert_eq!(m.blob_of(Level::V2).unwrap().0, 1);
-        assert_eq!(m.blob_of(Level::V4).unwrap().0, 0);
+        for m in [levels(), fleet()] {
+            assert_eq!(Meta::decode(&m.encode()).unwrap(), m);
+            assert_eq!(m.encode()[8], 5);
+        }
+        let m = levels();
+        assert_eq!(m.variant("v2").unwrap().blob, 1);
+        assert_eq!(m.variant("x86-64-v4").unwrap().blob, 0);
+        assert_eq!(m.blob_variants(0), ["x86-64-v4", "x86-64-v3"]);
+        assert_eq!(m.embedded(), "v1 v2 v3 v4");
+        assert_eq!(m.base(), 1);
+        let f = fleet();
+        assert_eq!(f.variant("fast").unwrap().requires, ["aes", "avx2", "sha"]);
+        assert!(f.variant("v3").is_none());
+        assert_eq!(f.embedded(), "v1 fast znver4");
     }
 
     #[test]
-    fn version_3_tables_are_read_without_checksums() {
-        let mut m = sample();
-        let v3 = m.encode_version(3);
-        assert_eq!(v3[8], 3);
-        assert_eq!(v3.len() + 8 * m.blobs.len(), m.encode().len());
-        for b in &mut m.blobs {
+    fn versions_3_and_4_hold_levels_only() {
+        let m = levels();
+        let v4 = m.encode_version(4).unwrap();
+        let v3 = m.encode_version(3).unwrap();
+        assert_eq!((v4[8], v3[8]), (4, 3));
+        assert_eq!(v3.len() + 8 * m.blobs.len(), v4.len());
+        assert_eq!(Meta::decode(&v4).unwrap(), m, "levels come back as level variants");
+        let mut no_checks = m.clone();
+        for b in &mut no_checks.blobs {
             b.check = None;
         }
-        assert_eq!(Meta::decode(&v3).unwrap(), m);
-        assert_eq!(sample().encode()[8], 4);
+        assert_eq!(Meta::decode(&v3).unwrap(), no_checks);
+        let err = fleet().encode_version(4).unwrap_err().to_string();
+        assert!(err.contains("variant znver4 is not one") && err.contains("version 5"), "{err}");
+        // A level's name with other flags is not the level.
+        let mut odd = levels();
+        odd.variants[0].flags.push_str(" -Ctarget-feature=+aes");
+        assert!(odd.encode_version(4).is_err());
     }
 
     #[test]
     fn every_truncation_is_an_error() {
-        let bytes = sample().encode();
-        for n in 0..bytes.len() {
-            assert!(Meta::decode(&bytes[..n]).is_err(), "prefix of {n} bytes");
+        for bytes in [fleet().encode(), levels().encode_version(4).unwrap()] {
+            for n in 0..bytes.len() {
+                assert!(Meta::decode(&bytes[..n]).is_err(), "prefix of {n} bytes");
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert_eq!(
+                Meta::decode(&longer),
+                Err(MetaError::Invalid("length (bytes after the last variant)"))
+            );
         }
-        let mut longer = bytes.clone();
-        longer.push(0);
-        assert_eq!(Meta::decode(&longer), Err(MetaError::Invalid("length (bytes after the last blob)")));
     }
 
     #[test]
     fn invalid_fields() {
-        let good = sample().encode();
+        let good = fleet().encode();
         let mut bad = good.clone();
         bad[0] = b'X';
         assert_eq!(Meta::decode(&bad), Err(MetaError::BadMagic));
         let mut bad = good.clone();
-        bad[8] = 5;
-        assert_eq!(Meta::decode(&bad), Err(MetaError::UnknownVersion(5)));
+        bad[8] = 6;
+        assert_eq!(Meta::decode(&bad), Err(MetaError::UnknownVersion(6)));
         bad[8] = 2;
         assert_eq!(Meta::decode(&bad), Err(MetaError::UnknownVersion(2)));
-        // Two blobs claiming the same level.
-        let mut m = sample();
-        m.blobs[1].levels = vec![Level::V1, Level::V3];
-        assert_eq!(Meta::decode(&m.encode()), Err(MetaError::Invalid("blob levels")));
-        // No baseline.
-        let mut m = sample();
+        let invalid = |m: Meta| match Meta::decode(&m.encode()) {
+            Err(MetaError::Invalid(what)) => what,
+            other => panic!("{other:?}"),
+        };
+        let mut m = fleet();
+        m.variants[1].name = "znver4".into();
+        assert_eq!(invalid(m), "variant name");
+        let mut m = fleet();
+        m.variants[1].name = "Fast".into();
+        assert_eq!(invalid(m), "variant name");
+        let mut m = fleet();
+        m.variants[0].blob = 3;
+        assert_eq!(invalid(m), "variant blob");
+        let mut m = fleet();
+        m.variants[0].blob = 1;
+        assert!(invalid(m).contains("a blob no variant uses"));
+        let mut m = fleet();
+        m.variants.swap(0, 2);
+        assert!(invalid(m).contains("the last variant requires features"));
+        let mut m = fleet();
+        m.blobs[0].compression = Compression::LzDelta;
+        assert!(invalid(m).contains("baseline"));
+        // Version 4: two blobs claiming the same level; no baseline.
+        let mut m = levels();
+        m.variants[3].blob = 0;
+        let mut bytes = m.encode_version(4).unwrap();
+        let at = bytes.len() - (1 + 1 + 2 + 8 + 8 + 32 + 8 + 4 + ".multiarch.blob.1".len());
+        bytes[at] = 0b0011;
+        assert_eq!(Meta::decode(&bytes), Err(MetaError::Invalid("blob levels")));
+        let mut m = levels();
+        m.variants.truncate(2);
         m.blobs.truncate(1);
-        assert!(matches!(Meta::decode(&m.encode()), Err(MetaError::Invalid(_))));
+        assert!(matches!(Meta::decode(&m.encode_version(4).unwrap()), Err(MetaError::Invalid(_))));
     }
 
     #[test]
@@ -341,5 +604,10 @@ mod tests {
         bytes.extend_from_slice(&VERSION.to_le_bytes());
         bytes.extend_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(Meta::decode(&bytes), Err(MetaError::Truncated("program")));
+        let mut bytes = fleet().encode();
+        // The last variant's requires count, then its blob index.
+        let n = bytes.len();
+        bytes[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(Meta::decode(&bytes), Err(MetaError::Invalid("required feature count")));
     }
 }

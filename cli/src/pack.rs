@@ -2,17 +2,36 @@
 //!
 //! The output is Rust source: one `Blob` per distinct build, holding the
 //! build through `include_bytes!` with a path relative to the output file,
-//! and a `Bundle` table that lists the levels most capable first. Builds that
-//! came out byte-identical are stored once.
+//! and a `Bundle` table that lists the variants best first, each with the
+//! features it requires. Builds that came out byte-identical are stored
+//! once.
+//!
+//! A variant's required features come from rustc when `--rustc` is given:
+//! `RUSTC_BOOTSTRAP=1 rustc --print cfg --target TRIPLE -Ctarget-cpu=CPU
+//! [-Ctarget-feature=FEATURES]` lists the target features the build may use
+//! (RUSTC_BOOTSTRAP=1 so that a stable rustc lists its unstable ones too,
+//! such as `amx-tile` and `lahfsahf`; it only prints). Each is required if
+//! the launcher's table for the target's architecture has it, skipped if
+//! the architecture's IGNORED list has it, and refused otherwise: no
+//! variant can need a feature the launcher cannot detect. Without
+//! `--rustc`, only the four psABI levels can be packed, with the level
+//! table of `multiarch_launcher::level` (which a test compares with rustc).
+//!
+//! Ranking: more required features first; ties in the order given. The
+//! last variant must require nothing: it is the baseline, which every CPU
+//! of the architecture runs, and the base of the deltas.
 
-use crate::meta::{BlobMeta, Meta};
+use crate::meta::{BlobMeta, Meta, VariantMeta};
 use crate::{compress, sha256};
 use anyhow::{bail, ensure, Context, Result};
-use multiarch_launcher::{check, Compression, Level};
+use multiarch_launcher::arch::Arch;
+use multiarch_launcher::bundle::valid_name;
+use multiarch_launcher::{check, Compression, FeatureSet, Level};
 use object::{Object, ObjectSection};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+use std::process::Command;
 
 /// What to pack.
 #[derive(Debug)]
@@ -23,9 +42,11 @@ pub struct PackArgs {
     pub label: String,
     /// The crate root to write.
     pub out: PathBuf,
-    /// Each level and the file of its build.
-    pub variants: Vec<(Level, PathBuf)>,
-    /// The target triple the builds are for, recorded in the metadata.
+    /// The variants, in the user's order.
+    pub variants: Vec<VariantArg>,
+    /// The target triple the builds are for, recorded in the metadata and
+    /// passed to rustc; its architecture picks the feature table. Empty:
+    /// x86_64, and rustc's host target.
     pub target: String,
     /// How to store the builds.
     pub compression: PackCompression,
@@ -34,6 +55,28 @@ pub struct PackArgs {
     /// The `.multiarch` table's format version ([`crate::meta::VERSION`]
     /// unless a reader needs an older one).
     pub table_version: u16,
+    /// The rustc to ask which features each variant enables.
+    pub rustc: Option<PathBuf>,
+}
+
+/// One `--variant NAME=PATH`, with its `--target-cpu` and `--target-features`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariantArg {
+    /// The variant's name (a level's short name already made its CPU name).
+    pub name: String,
+    /// The build.
+    pub path: PathBuf,
+    /// `--target-cpu NAME=CPU`; default: the name, for a level.
+    pub cpu: Option<String>,
+    /// `--target-features NAME=+a,+b`.
+    pub features: Option<String>,
+}
+
+impl VariantArg {
+    /// The variant of a level: named and built for it.
+    pub fn level(level: Level, path: impl Into<PathBuf>) -> VariantArg {
+        VariantArg { name: level.cpu_name().to_owned(), path: path.into(), cpu: None, features: None }
+    }
 }
 
 /// Checks a program name: it becomes a file name in the cache.
@@ -45,14 +88,221 @@ pub fn check_program_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Parses `LEVEL=PATH`.
-pub fn parse_variant(arg: &str) -> Result<(Level, PathBuf)> {
-    let Some((level, path)) = arg.split_once('=') else {
-        bail!("--variant {arg:?} must be LEVEL=PATH, e.g. x86-64-v3=bazel-out/app_v3");
+/// A variant name as given: a level's short name (`v3`) becomes its CPU
+/// name (`x86-64-v3`); anything else must be a valid name.
+pub fn variant_name(name: &str, flag: &str, arg: &str) -> Result<String> {
+    if let Some(level) = Level::parse(name.as_bytes()) {
+        return Ok(level.cpu_name().to_owned());
+    }
+    ensure!(
+        valid_name(name.as_bytes()),
+        "{flag} {arg:?}: {name:?} is not a variant name: use 1-32 of a-z, 0-9, '.', '_', '-', starting \
+         with a letter or digit"
+    );
+    Ok(name.to_owned())
+}
+
+/// Parses `NAME=PATH`.
+pub fn parse_variant(arg: &str) -> Result<(String, PathBuf)> {
+    let Some((name, path)) = arg.split_once('=') else {
+        bail!("--variant {arg:?} must be NAME=PATH, e.g. x86-64-v3=bazel-out/app_v3");
     };
-    let level = level.parse::<Level>().with_context(|| format!("--variant {arg:?}"))?;
+    let name = variant_name(name, "--variant", arg)?;
     ensure!(!path.is_empty(), "--variant {arg:?} names no file");
-    Ok((level, PathBuf::from(path)))
+    Ok((name, PathBuf::from(path)))
+}
+
+/// Parses `NAME=VALUE` of `--target-cpu` or `--target-features`.
+pub fn parse_named(flag: &str, arg: &str) -> Result<(String, String)> {
+    let Some((name, value)) = arg.split_once('=') else {
+        bail!("{flag} {arg:?} must be NAME=VALUE, where NAME is a --variant's name");
+    };
+    let name = variant_name(name, flag, arg)?;
+    ensure!(!value.is_empty(), "{flag} {arg:?} gives no value");
+    Ok((name, value.to_owned()))
+}
+
+/// A variant with its flags and required features worked out.
+#[derive(Clone, Debug)]
+struct Resolved {
+    name: String,
+    path: PathBuf,
+    /// The rustc codegen flags.
+    flags: String,
+    /// The required features, of the architecture's table.
+    requires: FeatureSet,
+}
+
+/// The architecture of `target` (empty: x86_64).
+pub fn target_arch(target: &str) -> Result<Arch> {
+    if target.is_empty() {
+        return Ok(Arch::X86_64);
+    }
+    Arch::of_triple(target).with_context(|| {
+        let known: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
+        format!("--target {target:?}: the launcher supports {} targets only", known.join(", "))
+    })
+}
+
+/// The target features rustc enables for `cpu` and `features` (`--print
+/// cfg`). A warning that rustc does not know the CPU or a feature is an
+/// error naming the variant.
+pub fn rustc_features(
+    rustc: &Path,
+    target: &str,
+    variant: &str,
+    cpu: &str,
+    features: Option<&str>,
+) -> Result<Vec<String>> {
+    let mut cmd = Command::new(rustc);
+    cmd.env("RUSTC_BOOTSTRAP", "1").args(["--print", "cfg"]);
+    if !target.is_empty() {
+        cmd.args(["--target", target]);
+    }
+    cmd.arg(format!("-Ctarget-cpu={cpu}"));
+    if let Some(f) = features {
+        cmd.arg(format!("-Ctarget-feature={f}"));
+    }
+    let shown = format!(
+        "{} --print cfg{}{} -Ctarget-cpu={cpu}{}",
+        rustc.display(),
+        if target.is_empty() { "" } else { " --target " },
+        target,
+        features.map(|f| format!(" -Ctarget-feature={f}")).unwrap_or_default()
+    );
+    let out = cmd.output().with_context(|| format!("variant {variant}: cannot run `{shown}`"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    ensure!(out.status.success(), "variant {variant}: `{shown}` failed ({}): {first}", out.status);
+    let list = if target.is_empty() { String::new() } else { format!(" --target {target}") };
+    for line in stderr.lines() {
+        let what = line.trim_start_matches("warning: ");
+        if line.contains("is not a recognized processor") {
+            bail!(
+                "variant {variant}: rustc does not know -Ctarget-cpu={cpu} ({what}); `rustc --print \
+                 target-cpus{list}` lists the CPUs it knows"
+            );
+        }
+        if line.starts_with("warning") && line.contains("unknown") && line.contains("feature") {
+            bail!(
+                "variant {variant}: {what}; `rustc --print target-features{list}` lists the features \
+                 it knows"
+            );
+        }
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let features: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("target_feature=\"")?.strip_suffix('"'))
+        .map(str::to_owned)
+        .collect();
+    ensure!(!features.is_empty(), "variant {variant}: `{shown}` printed no target_feature: is it rustc?");
+    Ok(features)
+}
+
+/// Works out each variant's flags and required features, checks them, and
+/// ranks them: more required features first, ties in the given order.
+fn resolve(args: &PackArgs, arch: Arch) -> Result<Vec<Resolved>> {
+    ensure!(
+        !args.variants.is_empty(),
+        "no --variant given: pack at least the baseline build (--variant {}=PATH)",
+        arch.baseline_cpu()
+    );
+    ensure!(
+        args.variants.len() <= crate::meta::MAX_VARIANTS as usize,
+        "{} variants given: a bundle holds at most {}",
+        args.variants.len(),
+        crate::meta::MAX_VARIANTS
+    );
+    let mut out: Vec<Resolved> = Vec::new();
+    for v in &args.variants {
+        let name = &v.name;
+        ensure!(
+            !out.iter().any(|r| &r.name == name),
+            "--variant {name} given twice: give each variant once, under its own name"
+        );
+        let level = Level::parse(name.as_bytes());
+        let cpu = match (&v.cpu, level) {
+            (Some(cpu), _) => cpu.clone(),
+            (None, Some(level)) => level.cpu_name().to_owned(),
+            (None, None) => bail!(
+                "variant {name}: no --target-cpu {name}=CPU given (only a level's name, such as \
+                 x86-64-v3, implies its CPU)"
+            ),
+        };
+        ensure!(
+            !cpu.is_empty() && !cpu.starts_with('-') && !cpu.contains(char::is_whitespace),
+            "variant {name}: --target-cpu {cpu:?} is not a CPU name"
+        );
+        if let Some(level) = level {
+            ensure!(
+                Level::parse(cpu.as_bytes()) == Some(level) && v.features.is_none(),
+                "variant {name} is named after an x86-64 level, so it must be built for exactly that \
+                 level (-Ctarget-cpu={}, no --target-features): give it another name",
+                level.cpu_name()
+            );
+        }
+        if let Some(f) = &v.features {
+            let ok = f.split(',').all(|item| {
+                let body = item.strip_prefix(['+', '-']).unwrap_or("");
+                !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            });
+            ensure!(
+                ok,
+                "variant {name}: --target-features {f:?} must be a comma-separated list of +FEATURE or \
+                 -FEATURE, e.g. +aes,+sha"
+            );
+        }
+        let mut flags = format!("-Ctarget-cpu={cpu}");
+        if let Some(f) = &v.features {
+            let _ = write!(flags, " -Ctarget-feature={f}");
+        }
+        let requires = match &args.rustc {
+            Some(rustc) => {
+                let mut set = FeatureSet::EMPTY;
+                for feature in rustc_features(rustc, &args.target, name, &cpu, v.features.as_deref())? {
+                    if let Some(i) = arch.feature_index(&feature) {
+                        set = set.with(i);
+                    } else if !arch.ignored().contains(&feature.as_str()) {
+                        bail!(
+                            "variant {name} enables {feature}, which the launcher cannot detect: build it \
+                             without (--target-features {name}=-{feature}) or for another CPU"
+                        );
+                    }
+                }
+                set
+            }
+            None => {
+                ensure!(
+                    v.features.is_none(),
+                    "variant {name}: --target-features needs --rustc PATH, to learn which features \
+                     they enable"
+                );
+                match (arch, Level::parse(cpu.as_bytes())) {
+                    (Arch::X86_64, Some(level)) => level.features(),
+                    _ => bail!(
+                        "variant {name}: -Ctarget-cpu={cpu} is not an x86-64 level, so pack needs \
+                         --rustc PATH to learn which features it enables"
+                    ),
+                }
+            }
+        };
+        out.push(Resolved { name: name.clone(), path: v.path.clone(), flags, requires });
+    }
+    // A stable sort: ties keep the given order.
+    out.sort_by_key(|r| std::cmp::Reverse(r.requires.len()));
+    if let Some(last) = out.last() {
+        ensure!(
+            last.requires.is_empty(),
+            "no baseline variant: every variant requires CPU features (the one with fewest, {}, \
+             requires {}): add a build every {} CPU runs, e.g. --variant {}=PATH",
+            last.name,
+            last.requires.names(arch.namer(), " "),
+            arch.name(),
+            arch.baseline_cpu()
+        );
+    }
+    Ok(out)
 }
 
 /// `path` made absolute against `cwd` and with `.` and `..` folded, without
@@ -119,7 +369,6 @@ struct Packed {
     /// The launcher's checksum of `data` (`multiarch_launcher::check`).
     check: u64,
     data: Vec<u8>,
-    levels: Vec<Level>,
     /// Where `include_bytes!` finds the stored bytes, from the output's directory.
     rel: PathBuf,
     compression: Compression,
@@ -133,41 +382,30 @@ impl Packed {
     }
 }
 
-/// Writes the crate root (and, compressed, the blob files); returns its text.
+/// Writes the crate root (and, compressed, the blob files); returns its
+/// text. Every check, and every question to rustc, comes before the first
+/// write.
 pub fn pack(args: &PackArgs) -> Result<String> {
     check_program_name(&args.program)?;
-    ensure!(!args.variants.is_empty(), "no --variant given: pack at least the x86-64 build");
-    let mut levels: Vec<Level> = args.variants.iter().map(|(l, _)| *l).collect();
-    levels.sort();
-    if let Some(w) = levels.windows(2).find(|w| w[0] == w[1]) {
-        bail!("--variant for {} given twice: give each level once", w[0]);
-    }
-    ensure!(
-        levels.first() == Some(&Level::V1),
-        "no --variant for x86-64 (v1): a bundle needs a baseline build that every x86-64 CPU runs"
-    );
+    let arch = target_arch(&args.target)?;
+    let variants = resolve(args, arch)?;
 
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let out_abs = lexical_absolute(&cwd, &args.out);
     let out_dir = out_abs.parent().unwrap_or(Path::new("/")).to_owned();
 
-    // Most capable first; identical builds share one blob.
-    let mut variants: Vec<&(Level, PathBuf)> = args.variants.iter().collect();
-    variants.sort_by_key(|v| std::cmp::Reverse(v.0));
+    // Best first; identical builds share one blob.
     let mut blobs: Vec<Packed> = Vec::new();
     let mut table = Vec::new();
-    let mut rustc = String::new();
-    for (level, path) in variants {
-        let data =
-            fs::read(path).with_context(|| format!("cannot read the {level} build {}", path.display()))?;
+    for v in &variants {
+        let (name, path) = (&v.name, &v.path);
+        let data = fs::read(path)
+            .with_context(|| format!("cannot read the build of variant {name}, {}", path.display()))?;
         ensure!(
             data.starts_with(b"\x7fELF"),
-            "the {level} build {} is not an ELF file: pass the executable rust_binary built",
+            "the build of variant {name}, {}, is not an ELF file: pass the executable rust_binary built",
             path.display()
         );
-        if *level == Level::V1 {
-            rustc = rustc_of(&data);
-        }
         let hash = sha256::digest(&data);
         let index = match blobs.iter().position(|b| b.hash == hash) {
             Some(i) => i,
@@ -177,7 +415,6 @@ pub fn pack(args: &PackArgs) -> Result<String> {
                     hash,
                     check: check::checksum(&data),
                     data,
-                    levels: Vec::new(),
                     rel,
                     compression: Compression::Stored,
                     encoded: None,
@@ -185,30 +422,19 @@ pub fn pack(args: &PackArgs) -> Result<String> {
                 blobs.len() - 1
             }
         };
-        blobs[index].levels.insert(0, *level);
-        table.push((*level, index));
+        table.push(index);
     }
-    let base = blobs.iter().position(|b| b.levels.contains(&Level::V1)).unwrap_or(0);
+    // The baseline's build: the delta base, and the rustc version shown.
+    let base = table.last().copied().unwrap_or(0);
+    let rustc = rustc_of(&blobs[base].data);
 
+    let blob_dir = args.blob_dir.clone().unwrap_or_else(|| {
+        let mut d = args.out.as_os_str().to_owned();
+        d.push(".blobs");
+        PathBuf::from(d)
+    });
     if args.compression == PackCompression::Lz {
         compress_blobs(&mut blobs, base);
-        let blob_dir = args.blob_dir.clone().unwrap_or_else(|| {
-            let mut d = args.out.as_os_str().to_owned();
-            d.push(".blobs");
-            PathBuf::from(d)
-        });
-        fs::create_dir_all(&blob_dir).with_context(|| format!("cannot create {}", blob_dir.display()))?;
-        let blob_dir_abs = lexical_absolute(&cwd, &blob_dir);
-        for (i, b) in blobs.iter_mut().enumerate() {
-            if let Some(encoded) = &b.encoded {
-                let name = format!("blob{i}.lz");
-                write_atomically(&blob_dir.join(&name), encoded)?;
-                b.rel = relative(&out_dir, &blob_dir_abs.join(&name));
-            }
-        }
-    } else if let Some(dir) = &args.blob_dir {
-        // Declared by the build system either way; empty when nothing is compressed.
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
 
     let meta = Meta {
@@ -216,11 +442,20 @@ pub fn pack(args: &PackArgs) -> Result<String> {
         label: args.label.clone(),
         rustc,
         target: args.target.clone(),
+        variants: variants
+            .iter()
+            .zip(&table)
+            .map(|(v, &blob)| VariantMeta {
+                name: v.name.clone(),
+                flags: v.flags.clone(),
+                requires: v.requires.iter().filter_map(|i| arch.feature_name(i)).map(str::to_owned).collect(),
+                blob,
+            })
+            .collect(),
         blobs: blobs
             .iter()
             .enumerate()
             .map(|(i, b)| BlobMeta {
-                levels: b.levels.clone(),
                 compression: b.compression,
                 size: b.data.len() as u64,
                 stored_size: b.stored_size(),
@@ -230,7 +465,22 @@ pub fn pack(args: &PackArgs) -> Result<String> {
             })
             .collect(),
     };
-    let meta_bytes = meta.encode_version(args.table_version);
+    let meta_bytes = meta
+        .encode_version(args.table_version)
+        .with_context(|| format!("--table-version {}", args.table_version))?;
+
+    // Declared by the build system either way; empty when nothing is compressed.
+    if args.compression == PackCompression::Lz || args.blob_dir.is_some() {
+        fs::create_dir_all(&blob_dir).with_context(|| format!("cannot create {}", blob_dir.display()))?;
+    }
+    let blob_dir_abs = lexical_absolute(&cwd, &blob_dir);
+    for (i, b) in blobs.iter_mut().enumerate() {
+        if let Some(encoded) = &b.encoded {
+            let name = format!("blob{i}.lz");
+            write_atomically(&blob_dir.join(&name), encoded)?;
+            b.rel = relative(&out_dir, &blob_dir_abs.join(&name));
+        }
+    }
 
     let mut src = String::new();
     let _ = writeln!(src, "// @generated by `multiarch pack`. Do not edit.");
@@ -264,14 +514,37 @@ pub fn pack(args: &PackArgs) -> Result<String> {
     let _ = writeln!(src, "#[used]");
     let _ = writeln!(src, "static META: [u8; {}] = *b\"{}\";", meta_bytes.len(), byte_string(&meta_bytes));
     let _ = writeln!(src);
+    let _ =
+        writeln!(src, "// The required features are bits of the launcher's {} feature table;", arch.name());
+    let _ = writeln!(src, "// this bundle compiles only against a launcher with the same table.");
+    let _ = writeln!(
+        src,
+        "const _: () = ::core::assert!(\n    ::multiarch_launcher::arch::native::TABLE_ID == {:#018x},\n    \
+         \"packed for another launcher's {} feature table: use the multiarch_launcher crate of the same \
+         version as the multiarch CLI\"\n);\n",
+        arch.table_id(),
+        arch.name()
+    );
     let _ = writeln!(src, "static BUNDLE: ::multiarch_launcher::Bundle = ::multiarch_launcher::Bundle {{");
     let _ = writeln!(src, "    program: {},", rust_str(&args.program));
     let _ = writeln!(src, "    label: {},", rust_str(&args.label));
+    let _ = writeln!(src, "    // Best first: the launcher starts the first whose features the CPU has.");
     let _ = writeln!(src, "    variants: &[");
-    for (level, blob) in &table {
+    for (v, blob) in variants.iter().zip(&table) {
+        let names = v.requires.names(arch.namer(), " ").to_string();
         let _ = writeln!(
             src,
-            "        ::multiarch_launcher::Variant {{ level: ::multiarch_launcher::Level::{level:?}, blob: &BLOB_{blob} }},"
+            "        // {}: {}; requires: {}",
+            v.name,
+            v.flags,
+            if names.is_empty() { "nothing" } else { &names }
+        );
+        let [w0, w1] = v.requires.words();
+        let _ = writeln!(
+            src,
+            "        ::multiarch_launcher::Variant {{ name: {}, requires: \
+             ::multiarch_launcher::FeatureSet::from_words([{w0:#018x}, {w1:#018x}]), blob: &BLOB_{blob} }},",
+            rust_str(&v.name)
         );
     }
     let _ = writeln!(src, "    ],\n}};\n");
@@ -439,9 +712,14 @@ mod tests {
 
     #[test]
     fn variant_syntax() {
-        assert_eq!(parse_variant("v3=a/b").unwrap(), (Level::V3, PathBuf::from("a/b")));
-        assert_eq!(parse_variant("x86-64=a=b").unwrap(), (Level::V1, PathBuf::from("a=b")));
-        for bad in ["v3", "v9=a", "v3=", "=a"] {
+        assert_eq!(parse_variant("v3=a/b").unwrap(), ("x86-64-v3".into(), PathBuf::from("a/b")));
+        assert_eq!(parse_variant("x86-64=a=b").unwrap(), ("x86-64".into(), PathBuf::from("a=b")));
+        assert_eq!(parse_variant("znver4=z").unwrap(), ("znver4".into(), PathBuf::from("z")));
+        assert_eq!(
+            parse_named("--target-cpu", "v2=x86-64-v2").unwrap(),
+            ("x86-64-v2".into(), "x86-64-v2".into())
+        );
+        for bad in ["v3", "V9=a", "v3=", "=a", "a b=c", "-x=a"] {
             let msg = format!("{:#}", parse_variant(bad).unwrap_err());
             assert!(msg.contains(bad), "{msg}");
         }
@@ -453,6 +731,12 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a\0b"] {
             assert!(check_program_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// The blob index the generated source gives variant `name`.
+    fn blob_of(src: &str, name: &str) -> String {
+        let line = src.lines().find(|l| l.contains(&format!("name: \"{name}\","))).unwrap();
+        line.split("blob: &BLOB_").nth(1).unwrap().chars().take_while(char::is_ascii_digit).collect()
     }
 
     fn elf(dir: &Path, name: &str, body: &[u8]) -> PathBuf {
@@ -480,11 +764,16 @@ mod tests {
             program: "app".into(),
             label: "//app:app".into(),
             out: out.clone(),
-            variants: vec![(Level::V1, v1), (Level::V3, v3), (Level::V2, v2)],
+            variants: vec![
+                VariantArg::level(Level::V1, v1),
+                VariantArg::level(Level::V3, v3),
+                VariantArg::level(Level::V2, v2),
+            ],
             target: "x86_64-unknown-linux-gnu".into(),
             compression: PackCompression::None,
             blob_dir: None,
             table_version: crate::meta::VERSION,
+            rustc: None,
         };
         let src = pack(&args).unwrap();
         assert_eq!(fs::read_to_string(&out).unwrap(), src);
@@ -492,14 +781,13 @@ mod tests {
         assert!(src.contains("include_bytes!(\"../v3\")"), "{src}");
         assert!(src.contains("#[link_section = \".multiarch.blob.1\"]"), "{src}");
         assert!(src.contains("#[link_section = \".multiarch\"]"), "{src}");
-        let v3 = src.find("Level::V3").unwrap();
-        let v2 = src.find("Level::V2").unwrap();
-        let v1 = src.find("Level::V1").unwrap();
+        let v3 = src.find("name: \"x86-64-v3\"").unwrap();
+        let v2 = src.find("name: \"x86-64-v2\"").unwrap();
+        let v1 = src.find("name: \"x86-64\"").unwrap();
         assert!(v3 < v2 && v2 < v1, "{src}");
-        assert!(
-            src.contains("Level::V2, blob: &BLOB_1") && src.contains("Level::V1, blob: &BLOB_1"),
-            "{src}"
-        );
+        assert_eq!(blob_of(&src, "x86-64-v2"), "1", "{src}");
+        assert_eq!(blob_of(&src, "x86-64"), "1", "{src}");
+        assert_eq!(blob_of(&src, "x86-64-v3"), "0", "{src}");
         fs::remove_dir_all(&d).unwrap();
     }
 
@@ -528,11 +816,16 @@ mod tests {
             program: "p".into(),
             label: String::new(),
             out: out.clone(),
-            variants: vec![(Level::V1, v1), (Level::V2, v2), (Level::V3, v3)],
+            variants: vec![
+                VariantArg::level(Level::V1, v1),
+                VariantArg::level(Level::V2, v2),
+                VariantArg::level(Level::V3, v3),
+            ],
             target: String::new(),
             compression: PackCompression::Lz,
             blob_dir: Some(d.join("blobs")),
             table_version: crate::meta::VERSION,
+            rustc: None,
         };
         let src = pack(&args).unwrap();
         // Random bytes stay stored (the v1 base and the unrelated v2); the
@@ -582,16 +875,21 @@ mod tests {
             program: "p".into(),
             label: String::new(),
             out: d.join("out.rs"),
-            variants: vec![(Level::V1, v1), (Level::V2, v2), (Level::V3, v3)],
+            variants: vec![
+                VariantArg::level(Level::V1, v1),
+                VariantArg::level(Level::V2, v2),
+                VariantArg::level(Level::V3, v3),
+            ],
             target: String::new(),
             compression: PackCompression::Lz,
             blob_dir: Some(d.join("blobs")),
             table_version: crate::meta::VERSION,
+            rustc: None,
         };
         let src = pack(&args).unwrap();
         let kind = |level: &str| {
-            let blob = src.split(&format!("Level::{level}, blob: &BLOB_")).nth(1).unwrap();
-            let n: String = blob.chars().take_while(char::is_ascii_digit).collect();
+            let name = Level::parse(level.to_lowercase().as_bytes()).unwrap().cpu_name();
+            let n = blob_of(&src, name);
             let def = src.split(&format!("static BLOB_{n}: ")).nth(1).unwrap();
             def.split("Compression::").nth(1).unwrap().split(',').next().unwrap().to_owned()
         };
@@ -601,36 +899,148 @@ mod tests {
         fs::remove_dir_all(&d).unwrap();
     }
 
+    fn args_for(out: &Path, variants: Vec<VariantArg>, rustc: Option<PathBuf>) -> PackArgs {
+        PackArgs {
+            program: "p".into(),
+            label: String::new(),
+            out: out.to_owned(),
+            variants,
+            target: "x86_64-unknown-linux-gnu".into(),
+            compression: PackCompression::Lz,
+            blob_dir: None,
+            table_version: crate::meta::VERSION,
+            rustc,
+        }
+    }
+
+    fn named(name: &str, path: &Path, cpu: Option<&str>, features: Option<&str>) -> VariantArg {
+        VariantArg {
+            name: name.into(),
+            path: path.to_owned(),
+            cpu: cpu.map(Into::into),
+            features: features.map(Into::into),
+        }
+    }
+
+    /// A stand-in for rustc: prints `cfg` to stdout and `warning` to
+    /// stderr, whatever it is asked.
+    fn fake_rustc(dir: &Path, name: &str, cfg: &str, warning: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        fs::write(&p, format!("#!/bin/sh\nprintf '%s' '{cfg}'\nprintf '%s\\n' '{warning}' >&2\n")).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
     #[test]
-    fn bad_sets_of_levels_write_nothing() {
+    fn bad_variant_sets_write_nothing() {
         let d = tempdir("bad");
         let v1 = elf(&d, "v1", b"1");
         let v3 = elf(&d, "v3", b"3");
         let text = d.join("text");
         fs::write(&text, "#!/bin/sh\n").unwrap();
         let out = d.join("out.rs");
-        let cases: Vec<(Vec<(Level, PathBuf)>, &str)> = vec![
-            (vec![], "no --variant"),
-            (vec![(Level::V3, v3.clone())], "no --variant for x86-64"),
-            (vec![(Level::V1, v1.clone()), (Level::V1, v1.clone())], "given twice"),
-            (vec![(Level::V1, d.join("missing"))], "cannot read the x86-64 build"),
-            (vec![(Level::V1, text)], "not an ELF file"),
+        let lv = VariantArg::level;
+        let missing = d.join("missing");
+        let undetectable = fake_rustc(&d, "rustc-frob", "target_feature=\"frobnicate\"\n", "");
+        let unknown_cpu = fake_rustc(
+            &d,
+            "rustc-cpu",
+            "target_feature=\"sse2\"\n",
+            "'zen9' is not a recognized processor for this target (ignoring processor)",
+        );
+        let unknown_feature = fake_rustc(
+            &d,
+            "rustc-feat",
+            "target_feature=\"sse2\"\n",
+            "warning: unknown and unstable feature specified for `-Ctarget-feature`: `frob`",
+        );
+        let silent = fake_rustc(&d, "rustc-silent", "", "");
+        let cases: Vec<(Vec<VariantArg>, Option<PathBuf>, &str)> = vec![
+            (vec![], None, "no --variant given: pack at least the baseline build (--variant x86-64=PATH)"),
+            (vec![lv(Level::V3, &v3)], None, "no baseline variant: every variant requires CPU features (the one with fewest, x86-64-v3, requires avx avx2"),
+            (vec![lv(Level::V3, &v3)], None, "e.g. --variant x86-64=PATH"),
+            (vec![lv(Level::V1, &v1), lv(Level::V1, &v1)], None, "--variant x86-64 given twice"),
+            (vec![lv(Level::V1, &missing)], None, "cannot read the build of variant x86-64"),
+            (vec![lv(Level::V1, &text)], None, "the build of variant x86-64"),
+            (vec![lv(Level::V1, &text)], None, "is not an ELF file"),
+            (vec![named("fast", &v3, None, None), lv(Level::V1, &v1)], None, "variant fast: no --target-cpu fast=CPU given"),
+            (vec![named("fast", &v3, Some("znver4"), None), lv(Level::V1, &v1)], None, "variant fast: -Ctarget-cpu=znver4 is not an x86-64 level, so pack needs --rustc PATH"),
+            (vec![named("fast", &v3, Some("x86-64-v3"), Some("+aes")), lv(Level::V1, &v1)], None, "variant fast: --target-features needs --rustc PATH"),
+            (vec![named("x86-64-v3", &v3, Some("znver4"), None), lv(Level::V1, &v1)], None, "variant x86-64-v3 is named after an x86-64 level"),
+            (vec![named("fast", &v3, Some("x86-64-v3"), Some("aes")), lv(Level::V1, &v1)], None, "--target-features \"aes\" must be a comma-separated list"),
+            (vec![named("fast", &v3, Some("x86 64"), None), lv(Level::V1, &v1)], None, "is not a CPU name"),
+            (vec![named("fast", &v3, Some("x"), None), lv(Level::V1, &v1)], Some(undetectable), "variant fast enables frobnicate, which the launcher cannot detect: build it without (--target-features fast=-frobnicate)"),
+            (vec![named("fast", &v3, Some("zen9"), None), lv(Level::V1, &v1)], Some(unknown_cpu), "variant fast: rustc does not know -Ctarget-cpu=zen9"),
+            (vec![named("fast", &v3, Some("x"), Some("+frob")), lv(Level::V1, &v1)], Some(unknown_feature), "variant fast: unknown and unstable feature specified for `-Ctarget-feature`: `frob`; `rustc --print target-features --target x86_64-unknown-linux-gnu`"),
+            (vec![named("fast", &v3, Some("x"), None), lv(Level::V1, &v1)], Some(silent), "printed no target_feature: is it rustc?"),
+            (vec![named("fast", &v3, Some("x"), None), lv(Level::V1, &v1)], Some(d.join("no-rustc")), "variant fast: cannot run"),
         ];
-        for (variants, want) in cases {
-            let args = PackArgs {
-                program: "p".into(),
-                label: String::new(),
-                out: out.clone(),
-                variants,
-                target: String::new(),
-                compression: PackCompression::Lz,
-                blob_dir: None,
-                table_version: crate::meta::VERSION,
-            };
-            let msg = format!("{:#}", pack(&args).unwrap_err());
-            assert!(msg.contains(want), "{msg}");
+        for (variants, rustc, want) in cases {
+            let msg = format!("{:#}", pack(&args_for(&out, variants.clone(), rustc)).unwrap_err());
+            assert!(msg.contains(want), "{variants:?}: {msg}");
             assert!(!out.exists());
+            assert!(!out.with_extension("rs.blobs").exists());
         }
+        // Versions 3 and 4 cannot hold a variant that is not a level.
+        let mut a =
+            args_for(&out, vec![named("fast", &v3, Some("x86-64-v3"), None), lv(Level::V1, &v1)], None);
+        a.table_version = 4;
+        let msg = format!("{:#}", pack(&a).unwrap_err());
+        assert!(msg.contains("--table-version 4: table versions 3 and 4 record only the four x86-64 levels, and variant fast"), "{msg}");
+        assert!(!out.exists());
+        let mut a = args_for(&out, vec![lv(Level::V1, &v1)], None);
+        a.target = "aarch64-unknown-linux-gnu".into();
+        let msg = format!("{:#}", pack(&a).unwrap_err());
+        assert!(
+            msg.contains("--target \"aarch64-unknown-linux-gnu\": the launcher supports x86_64 targets only"),
+            "{msg}"
+        );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Ranked by required features, ties in the given order; the
+    /// features come from rustc (skipped without rustc on PATH).
+    #[test]
+    fn variants_from_rustc_are_ranked_and_recorded() {
+        if Command::new("rustc").arg("--version").output().is_err() {
+            eprintln!("SKIP variants_from_rustc_are_ranked_and_recorded: no rustc on PATH");
+            return;
+        }
+        let d = tempdir("rustc");
+        let build = |n: &str| elf(&d, n, n.as_bytes());
+        let variants = vec![
+            VariantArg::level(Level::V1, build("base")),
+            named("crypto", &build("crypto"), Some("x86-64-v3"), Some("+aes,+pclmulqdq,+sha")),
+            named("spr", &build("spr"), Some("sapphirerapids"), None),
+            named("zen4", &build("zen4"), Some("znver4"), None),
+            named("x86-64-v3", &build("v3"), None, None),
+            named("also-v3", &build("v3b"), Some("x86-64-v3"), None),
+        ];
+        let out = d.join("out.rs");
+        let src = pack(&args_for(&out, variants, Some(PathBuf::from("rustc")))).unwrap();
+        let order: Vec<&str> = src
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("::multiarch_launcher::Variant { name: \""))
+            .map(|l| l.split('"').next().unwrap())
+            .collect();
+        assert_eq!(order, ["spr", "zen4", "crypto", "x86-64-v3", "also-v3", "x86-64"], "{src}");
+        assert!(src.contains("// crypto: -Ctarget-cpu=x86-64-v3 -Ctarget-feature=+aes,+pclmulqdq,+sha; requires: aes avx avx2 bmi1"), "{src}");
+        assert!(src.contains("// x86-64: -Ctarget-cpu=x86-64; requires: nothing"), "{src}");
+        assert!(
+            src.contains(&format!("TABLE_ID == {:#018x}", multiarch_launcher::arch::x86_64::TABLE_ID)),
+            "{src}"
+        );
+        // The table says the same, readable without the source.
+        let meta_line = src.lines().find(|l| l.starts_with("static META")).unwrap();
+        assert!(
+            meta_line.contains("-Ctarget-cpu=sapphirerapids") && meta_line.contains("amx-tile"),
+            "{meta_line}"
+        );
+        // The level variant's features are the psABI table's.
+        let v3 = src.lines().find(|l| l.contains("name: \"x86-64-v3\"")).unwrap();
+        let [w0, w1] = Level::V3.features().words();
+        assert!(v3.contains(&format!("from_words([{w0:#018x}, {w1:#018x}])")), "{v3}");
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -133,9 +133,11 @@ fn extract_gives_the_exact_build() {
 fn extract_refuses_a_level_not_embedded() {
     let out = multiarch(&["extract", &bundle("v1v3"), "--level", "v2", "-o", "/nonexistent/never-written"]);
     assert_fails(&out, 1, "v1v3", "no x86-64-v2 build (embedded: v1 v3)");
-    let out = multiarch(&["extract", &bundle("v1v3"), "--level", "v9"]);
+    let out = multiarch(&["extract", &bundle("v1v3"), "--variant", "znver4"]);
+    assert_fails(&out, 1, "v1v3", "no znver4 build (embedded: v1 v3)");
+    let out = multiarch(&["extract", &bundle("v1v3"), "--level", "V9"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("accepted: v1"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("or a level: v1"), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -151,7 +153,7 @@ fn verify_passes_then_names_the_corrupted_blob() {
         // Flip one byte in the middle of the v3 build inside the bundle.
         let mut bytes = std::fs::read(bundle(name)).unwrap();
         let parsed = bundle_file::parse(&bytes).unwrap();
-        let (i, _) = parsed.meta.blob_of(multiarch_launcher::Level::V3).unwrap();
+        let (i, _) = parsed.meta.blob_of("v3").unwrap();
         let mid = (parsed.ranges[i].start + parsed.ranges[i].end) / 2;
         bytes[mid] ^= 0x40;
         let bad = write_tmp(&format!("corrupt-{name}"), &bytes);
@@ -191,7 +193,7 @@ fn bad_files_get_one_line_errors() {
 
 #[test]
 fn help_everywhere_and_usage_errors_exit_2() {
-    for cmd in [&[][..], &["inspect"], &["extract"], &["verify"], &["bench"], &["pack"]] {
+    for cmd in [&[][..], &["inspect"], &["extract"], &["verify"], &["bench"], &["pack"], &["cpu"]] {
         let mut args: Vec<&str> = cmd.to_vec();
         args.push("--help");
         let out = multiarch(&args);
@@ -223,7 +225,7 @@ fn bench_times_each_level_this_cpu_runs() {
     let out = multiarch(&["bench", &bundle("v1v3"), "--runs", "2", "--", "exit", "0"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let table = text(&out.stdout);
-    let cpu = multiarch_launcher::detect::detect();
+    let cpu = multiarch_launcher::Level::of(multiarch_launcher::arch::x86_64::detect());
     let x86_64 = table.lines().find(|l| l.starts_with("x86-64 ")).unwrap_or_else(|| panic!("{table}"));
     assert!(x86_64.contains("1.00x"), "{table}");
     let v3_row = table.lines().any(|l| l.starts_with("x86-64-v3"));
@@ -315,7 +317,7 @@ fn version_3_bundles_are_still_read() {
     let out = multiarch(&["extract", &bundle("v1v3"), "--level", "v3"]);
     assert_eq!(out.stdout, std::fs::read(payload("x86-64-v3")).unwrap());
     // Damage is still found, by the sha256, and the blob named.
-    let (i, _) = parsed.meta.blob_of(multiarch_launcher::Level::V3).unwrap();
+    let (i, _) = parsed.meta.blob_of("v3").unwrap();
     let mut bad = bytes.clone();
     bad[(parsed.ranges[i].start + parsed.ranges[i].end) / 2] ^= 0x08;
     let bad = write_tmp("corrupt-v3", &bad);
@@ -325,4 +327,217 @@ fn version_3_bundles_are_still_read() {
     // And the version 4 fixtures record a checksum per blob.
     let full = bundle_file::parse(&std::fs::read(bundle("full")).unwrap()).unwrap();
     assert!(full.meta.blobs.iter().all(|b| b.check.is_some()));
+}
+
+/// Issue 12: `inspect` shows each variant of the fleet bundle (packed with
+/// `--rustc`) with its flags and the features rustc reported for it, best
+/// first; `--json` says the same.
+#[test]
+fn inspect_shows_variants_flags_and_required_features() {
+    let out = multiarch(&["inspect", &bundle("fleet")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let rows: Vec<&str> = table
+        .lines()
+        .skip_while(|l| !l.starts_with("variant "))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r.split_whitespace().next().unwrap()).collect();
+    assert_eq!(names.len(), 4, "{table}");
+    assert_eq!(names[2..], ["x86-64-v3", "x86-64"], "{table}");
+    for row in &rows {
+        let name = row.split_whitespace().next().unwrap();
+        assert!(row.contains(&format!("-Ctarget-cpu={name}")), "{row}");
+        let rustc = rustc_cfg(name);
+        let shown: Vec<&str> = row.split_whitespace().skip(3).collect();
+        if rustc.is_empty() {
+            assert_eq!(shown, ["-"], "{row}");
+        } else {
+            assert_eq!(shown, rustc, "{row}");
+        }
+    }
+    let out = multiarch(&["inspect", "--json", &bundle("fleet")]);
+    let json = write_tmp("fleet.json", &out.stdout);
+    let check = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys; d=json.load(open(sys.argv[1])); \
+             print(' '.join(v['name'] + ':' + str(len(v['requires'])) for v in d['variants']))",
+        ])
+        .arg(&*json)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", text(&out.stdout));
+    let want: Vec<String> = names.iter().map(|n| format!("{n}:{}", rustc_cfg(n).len())).collect();
+    assert_eq!(text(&check.stdout).trim(), want.join(" "));
+}
+
+/// The target features rustc enables for `-Ctarget-cpu=cpu`, less those
+/// every x86-64 CPU has, sorted.
+fn rustc_cfg(cpu: &str) -> Vec<String> {
+    let out = Command::new("rustc")
+        .args(["--print", "cfg", "--target", "x86_64-unknown-linux-gnu"])
+        .arg(format!("-Ctarget-cpu={cpu}"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .output()
+        .unwrap();
+    let mut v: Vec<String> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("target_feature=\"")?.strip_suffix('"'))
+        .filter(|f| !["x87", "fxsr", "sse", "sse2"].contains(f))
+        .map(str::to_owned)
+        .collect();
+    v.sort();
+    v
+}
+
+/// `multiarch cpu`: the listing agrees with std's detection, `--has`
+/// answers with its exit status, `--runs` and `--picks` agree with what the
+/// launcher itself starts.
+#[test]
+fn cpu_answers_agree_with_std_and_the_launcher() {
+    let out = multiarch(&["cpu"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    let features: Vec<&str> =
+        listing.lines().find_map(|l| l.strip_prefix("features  ")).unwrap().split(' ').collect();
+    for (name, std) in [
+        ("avx2", is_x86_feature_detected!("avx2")),
+        ("avx512f", is_x86_feature_detected!("avx512f")),
+        ("sha", is_x86_feature_detected!("sha")),
+        ("sse4a", is_x86_feature_detected!("sse4a")),
+        ("bmi2", is_x86_feature_detected!("bmi2")),
+    ] {
+        assert_eq!(features.contains(&name), std, "{name}: {listing}");
+        let has = multiarch(&["cpu", "--has", name]);
+        assert_eq!(has.status.code(), Some(if std { 0 } else { 1 }), "--has {name}");
+        if !std {
+            assert_eq!(text(&has.stderr), format!("multiarch: this CPU lacks {name}\n"));
+        }
+    }
+    assert_eq!(multiarch(&["cpu", "--has", "v1,sse3"]).status.code(), Some(0));
+    let out = multiarch(&["cpu", "--has", "frob"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let json = multiarch(&["cpu", "--json"]);
+    assert!(
+        text(&json.stdout).starts_with("{\"arch\": \"x86_64\", \"level\": \"x86-64-v"),
+        "{}",
+        text(&json.stdout)
+    );
+
+    // What the launcher starts, from its own log line.
+    let fleet = bundle("fleet");
+    let home = std::env::temp_dir().join(format!("multiarch-cli-test-{}-cpu-home", std::process::id()));
+    let run = Command::new(&fleet)
+        .env("MULTIARCH_DEBUG", "log")
+        .env("MULTIARCH_EXEC", "memfd")
+        .env("XDG_CACHE_HOME", &home)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&home);
+    let log = text(&run.stderr);
+    let started = log.strip_prefix("[multiarch] starting ").unwrap().split(' ').next().unwrap().to_owned();
+    let picks = multiarch(&["cpu", "--picks", &fleet]);
+    assert_eq!(text(&picks.stdout).trim(), started, "{log}");
+    assert_eq!(multiarch(&["cpu", "--runs", &fleet, &started]).status.code(), Some(0));
+    assert_eq!(multiarch(&["cpu", "--runs", &fleet, "v1"]).status.code(), Some(0));
+    // Every variant ranked above the one started lacks something here.
+    let inspect = text(&multiarch(&["inspect", &fleet]).stdout);
+    let ranked: Vec<String> = inspect
+        .lines()
+        .skip_while(|l| !l.starts_with("variant "))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    for name in ranked.iter().take_while(|n| **n != started) {
+        let out = multiarch(&["cpu", "--runs", &fleet, name]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = text(&out.stderr);
+        assert!(
+            err.starts_with("multiarch: this CPU lacks ") && err.contains(&format!(", which {name} of ")),
+            "{err}"
+        );
+    }
+    let out = multiarch(&["cpu", "--runs", &fleet, "znver5"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no variant znver5 (embedded: v1 v3"), "{}", text(&out.stderr));
+    assert_eq!(multiarch(&["cpu", "--runs", "/nonexistent/bundle", "v1"]).status.code(), Some(3));
+    assert_eq!(multiarch(&["cpu", "--runs", &fleet]).status.code(), Some(2));
+}
+
+/// `pack` refuses bad variant sets with one line naming the variant and
+/// the fix (exit 1), and bad syntax with exit 2; nothing is written.
+#[test]
+fn pack_errors_name_the_variant_and_write_nothing() {
+    let dir = std::env::temp_dir().join(format!("multiarch-cli-test-{}-pack", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_rs = dir.join("main.rs");
+    let v1 = payload("x86-64");
+    let v3 = payload("x86-64-v3");
+    let base = |extra: &[&str]| {
+        let mut args = vec![
+            "pack".to_owned(),
+            "--program".into(),
+            "p".into(),
+            "--out".into(),
+            out_rs.to_str().unwrap().into(),
+            "--target".into(),
+            "x86_64-unknown-linux-gnu".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let variant = |name: &str, p: &Path| format!("{name}={}", p.display());
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (base(&["--variant", &variant("v3", &v3)]), 1, "no baseline variant"),
+        (
+            base(&[
+                "--variant",
+                &variant("fast", &v3),
+                "--variant",
+                &variant("v1", &v1),
+                "--target-cpu",
+                "fast=zen9",
+                "--rustc",
+                "rustc",
+            ]),
+            1,
+            "variant fast: rustc does not know -Ctarget-cpu=zen9",
+        ),
+        (
+            base(&[
+                "--variant",
+                &variant("fast", &v3),
+                "--variant",
+                &variant("v1", &v1),
+                "--target-cpu",
+                "fast=x86-64-v3",
+                "--target-features",
+                "fast=+frobnicate",
+                "--rustc",
+                "rustc",
+            ]),
+            1,
+            "variant fast: unknown",
+        ),
+        (
+            base(&["--variant", &variant("v1", &v1), "--target-cpu", "fast=znver4"]),
+            2,
+            "--target-cpu fast=znver4: no --variant fast=PATH",
+        ),
+        (base(&["--variant", &variant("Fast", &v1)]), 2, "is not a variant name"),
+        (base(&["--variant", &variant("v1", &v1), "--table-version", "6"]), 2, "accepted: 3, 4, 5"),
+    ];
+    for (args, code, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = multiarch(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!out_rs.exists(), "{args:?} wrote {}", out_rs.display());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

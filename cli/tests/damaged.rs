@@ -72,10 +72,11 @@ fn single_bit_flips_never_run_and_never_reach_the_cache() {
         let parsed = bundle_file::parse(&intact).unwrap();
         let builds: Vec<Vec<u8>> =
             (0..parsed.meta.blobs.len()).map(|i| bundle_file::decode(&parsed, &intact, i).unwrap()).collect();
-        let base = parsed.meta.blob_of(Level::V1).unwrap().0;
+        let base = parsed.meta.blob_of("v1").unwrap().0;
         let host = host_level(&path, &scratch.0);
-        for (i, blob) in parsed.meta.blobs.iter().enumerate() {
-            let level = *blob.levels.last().unwrap();
+        for i in 0..parsed.meta.blobs.len() {
+            // The highest level this blob starts (variants are best first).
+            let level = Level::parse(parsed.meta.blob_variants(i)[0].as_bytes()).unwrap();
             for flip in 0..25 {
                 let range = &parsed.ranges[i];
                 let at = range.start + rng.below(range.len());

@@ -3,7 +3,7 @@
 
 use crate::check::{self, Sum};
 use crate::codec::{self, DecodeError};
-use crate::level::Level;
+use crate::features::FeatureSet;
 use crate::sys::{self, Errno, Mapping};
 use core::fmt;
 
@@ -327,13 +327,37 @@ impl fmt::Display for DecodeFailure {
     }
 }
 
-/// One level the bundle can start, and its build.
+/// One build the bundle can start: a name, the CPU features it requires,
+/// and its bytes.
 #[derive(Debug)]
 pub struct Variant {
-    /// The level the build was compiled for (`-Ctarget-cpu`).
-    pub level: Level,
+    /// The variant's name (see [`valid_name`]): for the four psABI levels
+    /// their rustc CPU name, `x86-64` .. `x86-64-v4`.
+    pub name: &'static str,
+    /// The features (of the architecture's table, `crate::arch`) the build
+    /// was compiled to use: what rustc reported for its codegen flags.
+    pub requires: FeatureSet,
     /// The build.
     pub blob: &'static Blob,
+}
+
+/// The longest variant name.
+pub const NAME_MAX: usize = 32;
+
+/// Whether `name` may name a variant: `[a-z0-9][a-z0-9._-]{0,31}`. Names
+/// appear in file names, memfd names and environment values.
+pub const fn valid_name(name: &[u8]) -> bool {
+    if name.is_empty() || name.len() > NAME_MAX || !matches!(name[0], b'a'..=b'z' | b'0'..=b'9') {
+        return false;
+    }
+    let mut i = 1;
+    while i < name.len() {
+        if !matches!(name[i], b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-') {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Everything a launcher embeds.
@@ -343,19 +367,15 @@ pub struct Bundle {
     pub program: &'static str,
     /// Where it was built from (a Bazel label, or a Cargo package), for humans.
     pub label: &'static str,
-    /// The embedded builds, most capable first. The last one is `x86-64`.
+    /// The embedded builds, best first: more required features first, ties
+    /// in the order the user gave. The last requires nothing.
     pub variants: &'static [Variant],
 }
 
 impl Bundle {
-    /// The embedded levels, most capable first.
-    pub fn levels(&self) -> impl Iterator<Item = Level> + Clone + '_ {
-        self.variants.iter().map(|v| v.level)
-    }
-
-    /// The build for exactly `level`, if embedded.
-    pub fn variant(&self, level: Level) -> Option<&'static Variant> {
-        self.variants.iter().find(|v| v.level == level)
+    /// The variant named exactly `name`, if embedded.
+    pub fn variant(&self, name: &[u8]) -> Option<&'static Variant> {
+        self.variants.iter().find(|v| v.name.as_bytes() == name)
     }
 }
 
@@ -527,6 +547,16 @@ mod tests {
         let delta_base: &'static Blob = Box::leak(Box::new(delta_base));
         let delta = blob_of(b"hello!", HELLO_BANG_DELTA, 6, Compression::LzDelta, Some(delta_base));
         assert!(delta.decode().is_err());
+    }
+
+    #[test]
+    fn variant_names() {
+        for good in ["x86-64", "x86-64-v4", "znver4", "a", "0", "v3.aes_sha", &"a".repeat(32)] {
+            assert!(valid_name(good.as_bytes()), "{good:?}");
+        }
+        for bad in ["", "-a", ".a", "_a", "A", "a b", "a/b", "a\0", "é", &"a".repeat(33), "a=b", "a,b"] {
+            assert!(!valid_name(bad.as_bytes()), "{bad:?}");
+        }
     }
 
     #[test]

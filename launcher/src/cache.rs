@@ -187,8 +187,9 @@ impl Cache {
     /// hash directory once empty, so the cache holds one version of each
     /// program.
     fn remove_other_versions(&self, root: &Dir, bundle: &Bundle) {
-        // At most 4 levels, so at most 4 keys.
-        let mut ours = [[0u8; 32]; 4];
+        // At most 64 variants (`multiarch pack` packs no more), so at most
+        // 64 keys; a longer table only keeps fewer old versions away.
+        let mut ours = [[0u8; 32]; 64];
         let n = bundle.variants.len().min(ours.len());
         for (key, variant) in ours.iter_mut().zip(bundle.variants) {
             *key = variant.blob.cache_key();

@@ -1,8 +1,7 @@
 //! The `MULTIARCH_*` environment variables, parsed from raw `KEY=VALUE`
 //! entries so that tests need no process environment.
 
-use crate::level::Level;
-use crate::select::Request;
+use crate::select::{Name, Request};
 use crate::text::Quoted;
 use core::fmt;
 
@@ -54,6 +53,9 @@ impl<'a> BadValue<'a> {
     }
 }
 
+/// What `MULTIARCH_LEVEL` accepts.
+pub const LEVEL_ACCEPTED: &str =
+    "a variant name ([a-z0-9][a-z0-9._-]{0,31}) or a level: v1, v2, v3, v4, x86-64, x86-64-v2, x86-64-v3, x86-64-v4";
 const DEBUG_ACCEPTED: &str = "log, extract, log,extract";
 const EXEC_ACCEPTED: &str = "auto, cache, memfd";
 const FORCE_ACCEPTED: &str = "0, 1";
@@ -80,8 +82,8 @@ impl Config {
         }
         let mut config = Config::default();
         if let Some(v) = level.filter(|v| !v.is_empty()) {
-            config.request.level =
-                Some(Level::parse(v).ok_or_else(|| BadValue::new("MULTIARCH_LEVEL", v, Level::ACCEPTED))?);
+            config.request.name =
+                Some(Name::new(v).ok_or_else(|| BadValue::new("MULTIARCH_LEVEL", v, LEVEL_ACCEPTED))?);
         }
         if let Some(v) = force.filter(|v| !v.is_empty()) {
             config.request.force = match v {
@@ -134,24 +136,26 @@ mod tests {
             "MULTIARCH_EXEC=memfd",
         ])
         .unwrap();
-        assert_eq!(c.request, Request { level: Some(Level::V3), force: true });
+        assert_eq!(c.request, Request { name: Name::new(b"x86-64-v3"), force: true });
         assert!(c.log && c.extract);
         assert_eq!(c.exec, ExecMode::Memfd);
         assert_eq!(parse(&["MULTIARCH_EXEC=cache"]).unwrap().exec, ExecMode::Cache);
-        assert_eq!(parse(&["MULTIARCH_LEVEL=v1"]).unwrap().request.level, Some(Level::V1));
+        assert_eq!(parse(&["MULTIARCH_LEVEL=v1"]).unwrap().request.name, Name::new(b"v1"));
+        assert_eq!(parse(&["MULTIARCH_LEVEL=znver4"]).unwrap().request.name, Name::new(b"znver4"));
     }
 
     #[test]
     fn first_entry_wins_as_with_getenv() {
         let c = parse(&["MULTIARCH_LEVEL=v4", "MULTIARCH_LEVEL=v2"]).unwrap();
-        assert_eq!(c.request.level, Some(Level::V4));
+        assert_eq!(c.request.name, Name::new(b"v4"));
     }
 
     #[test]
     fn bad_values_name_variable_value_and_choices() {
         for (entry, var, accepted) in [
-            ("MULTIARCH_LEVEL=v5", "MULTIARCH_LEVEL", "v1, v2"),
-            ("MULTIARCH_LEVEL=native", "MULTIARCH_LEVEL", "x86-64-v4"),
+            ("MULTIARCH_LEVEL=V3", "MULTIARCH_LEVEL", "v1, v2"),
+            ("MULTIARCH_LEVEL=v3 ", "MULTIARCH_LEVEL", "a variant name"),
+            ("MULTIARCH_LEVEL=-v3", "MULTIARCH_LEVEL", "x86-64-v4"),
             ("MULTIARCH_DEBUG=verbose", "MULTIARCH_DEBUG", "log, extract"),
             ("MULTIARCH_DEBUG=log,", "MULTIARCH_DEBUG", "log, extract"),
             ("MULTIARCH_EXEC=disk", "MULTIARCH_EXEC", "auto, cache, memfd"),

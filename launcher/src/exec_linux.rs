@@ -251,11 +251,12 @@ pub fn exec_memfd(blob: &Blob, name: &CStr, args: Args, before_exec: &dyn Fn()) 
 /// Room for a memfd name: the kernel takes 249 bytes and the NUL.
 pub type MemfdName = Buf<250>;
 
-/// The name a memfd gets: `<program path> [<level>]`, cut to the kernel's
+/// The name a memfd gets: `<program path> [<variant>]`, cut to the kernel's
 /// 249-byte limit, without NULs.
-pub fn memfd_name(argv0: Option<&[u8]>, program: &str, level: &str) -> MemfdName {
+pub fn memfd_name(argv0: Option<&[u8]>, program: &str, variant: &str) -> MemfdName {
     let path = argv0.filter(|a| !a.is_empty()).unwrap_or(program.as_bytes());
-    let suffix = bformat!(32, " [{level}]");
+    // A variant name has at most 32 bytes.
+    let suffix = bformat!(48, " [{variant}]");
     let mut name = MemfdName::new();
     for part in path.split(|&b| b == 0) {
         name.push(part);
@@ -281,5 +282,8 @@ mod tests {
         assert_eq!(name.as_bytes().len(), 249);
         assert!(name.as_cstr().is_some());
         assert!(name.as_bytes().ends_with(b" [x86-64-v4]"));
+        let longest = "z".repeat(crate::bundle::NAME_MAX);
+        let name = memfd_name(Some(&long), "p", &longest);
+        assert!(name.as_bytes().ends_with(format!(" [{longest}]").as_bytes()));
     }
 }

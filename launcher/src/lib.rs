@@ -1,13 +1,25 @@
 //! The launcher of a rules_rust_multiarch bundle.
 //!
-//! A bundle is this launcher plus several builds of one program, each for an
-//! x86-64 level. At start the launcher detects the CPU's level, picks the
-//! highest embedded build that the CPU runs, and execs it as the same process:
-//! from a per-user cache file after the first run, or from a sealed memfd.
+//! A bundle is this launcher plus several builds of one program, its
+//! *variants*: each a name, the rustc codegen flags that made it
+//! (`-Ctarget-cpu`, `-Ctarget-feature`) and the CPU features those flags let
+//! the build use. At start the launcher detects the features of the CPU and
+//! OS ([`arch`]), starts the first variant, in the bundle's order (best
+//! first), whose required features are all there ([`select`]), and execs it
+//! as the same process: from a per-user cache file after the first run, or
+//! from a sealed memfd.
 //!
 //! `multiarch pack` writes the crate root of a bundle: a `static` [`Bundle`]
 //! and a call of [`entry!`]. The environment variables it obeys, the log line
 //! and the exit code are documented in the repository's README.
+//!
+//! Module map: [`features`] (feature sets, architecture-neutral), [`arch`]
+//! (per-architecture feature tables and detection), [`level`] (the psABI
+//! levels as feature sets), [`select`] (the choice), [`mod@env`] (the
+//! `MULTIARCH_*` variables), [`bundle`] (the embedded table and blobs),
+//! [`codec`] and [`check`] (decoding and checking builds), [`cache`],
+//! [`exec_linux`], [`walk`], [`tmpfile`] and [`writer`] (starting them),
+//! [`sys`], [`rt`] and [`text`] (the runtime without std).
 
 //! The launcher links neither std nor a C library (see [`sys`]): it adds
 //! about 120 KB to a bundle built by Cargo (137 KB by Bazel, without
@@ -22,14 +34,14 @@
 // errors are large, but made only on the failure path, once per start.
 #![allow(clippy::large_enum_variant, clippy::result_large_err)]
 
+pub mod arch;
 pub mod bundle;
 pub mod cache;
 pub mod check;
 pub mod codec;
-#[cfg(target_arch = "x86_64")]
-pub mod detect;
 pub mod env;
 pub mod exec_linux;
+pub mod features;
 pub mod level;
 #[doc(hidden)]
 pub mod rt;
@@ -41,6 +53,7 @@ pub mod walk;
 pub mod writer;
 
 pub use bundle::{Blob, Bundle, Compression, PageAligned, Variant};
+pub use features::FeatureSet;
 pub use level::Level;
 
 use core::fmt::Write as _;
@@ -152,45 +165,56 @@ fn run(
     } else {
         Config::from_env(env.clone()).map_err(|e| bformat!(1024, "{e}"))?
     };
-    #[cfg(target_arch = "x86_64")]
-    let cpu = detect::detect();
-    // Interim, until the variant model (issue 12) gives aarch64 its tiers:
-    // an aarch64 bundle starts its baseline build.
-    #[cfg(target_arch = "aarch64")]
-    let cpu = Level::V1;
+    let cpu = arch::native::detect();
     let mut request = config.request;
-    // Extracting never runs the build, so any embedded level may be asked for.
+    // Extracting never runs the build, so any embedded variant may be asked for.
     request.force |= config.extract;
-    let choice = select::select(cpu, request, bundle.levels()).map_err(|e| bformat!(1024, "{e}"))?;
-    let variant = bundle
-        .variant(choice.level)
-        .ok_or_else(|| bformat!(1024, "internal error: {} selected but not embedded", choice.level))?;
+    let choice = select::select(cpu, request, bundle.variants).map_err(|e| bformat!(1024, "{e}"))?;
+    let variant = &bundle.variants[choice.index];
 
-    let mut notes = Buf::<128>::new();
-    if let Some(asked) = choice.fell_back_from {
-        let _ = write!(notes, "; MULTIARCH_LEVEL={} not embedded", asked.short_name());
+    let mut notes = Buf::<1024>::new();
+    if let (Some(_), Some(asked)) = (choice.fell_back_from, request.name) {
+        let _ = write!(notes, "; MULTIARCH_LEVEL={asked} not embedded");
     }
-    if choice.above_cpu && !config.extract {
-        notes.push(b"; forced above cpu");
+    if !choice.forced_missing.is_empty() && !config.extract {
+        let _ = write!(
+            notes,
+            "; forced above cpu, which lacks {}",
+            choice.forced_missing.names(arch::native::name, " ")
+        );
     }
     let log = |verb: &str, via: Option<Via>, extra: &dyn core::fmt::Display| {
         if !config.log {
             return;
         }
-        let mut line = Buf::<1400>::new();
-        let _ = write!(line, "[multiarch] {verb} {} (cpu {cpu}; embedded", choice.level);
-        for level in Level::ALL {
-            if bundle.variant(level).is_some() {
-                let _ = write!(line, " {}", level.short_name());
-            }
-        }
+        let mut line = Buf::<4096>::new();
+        let _ = write!(
+            line,
+            "[multiarch] {verb} {} (cpu {}; embedded {}",
+            variant.name,
+            Level::of(cpu),
+            select::Embedded(bundle.variants)
+        );
         line.push(match via {
             None => b"",
             Some(Via::Cache) => b"; via cache",
             Some(Via::NewCacheEntry) => b"; via cache, written now",
             Some(Via::Memfd) => b"; via memfd",
         });
-        let _ = writeln!(line, "{notes}{extra})");
+        let _ = write!(line, "{notes}{extra}");
+        // Why each better variant was not started.
+        if choice.automatic {
+            for (n, over) in bundle.variants[..choice.index].iter().enumerate() {
+                let _ = write!(
+                    line,
+                    "{} {} (lacks {})",
+                    if n == 0 { "; passed over" } else { "," },
+                    over.name,
+                    cpu.missing(over.requires).names(arch::native::name, " ")
+                );
+            }
+        }
+        let _ = writeln!(line, ")");
         let _ = sys::write_all(2, line.as_bytes());
     };
 
@@ -201,7 +225,7 @@ fn run(
 
     let mode = if secure { ExecMode::Memfd } else { config.exec };
     let memfd = |extra: &dyn core::fmt::Display| {
-        let name = exec_linux::memfd_name(argv0, bundle.program, choice.level.cpu_name());
+        let name = exec_linux::memfd_name(argv0, bundle.program, variant.name);
         // Logged only once the memfd is ready: a start that fails before
         // prints its error line alone.
         let before_exec = || log("starting", Some(Via::Memfd), extra);
@@ -235,7 +259,7 @@ fn run(
     Err(bformat!(
         1024,
         "could not start {}: tried the cache ({cache_err}) and a memfd ({memfd_err})",
-        choice.level
+        variant.name
     ))
 }
 

@@ -22,7 +22,7 @@ later).
 This file must stay free of `load()`: tests/crates_list.sh reads it.
 """
 
-# Repository name of the hub of aliases (`@rules_rust_multiarch_crates//:raw-cpuid`).
+# Repository name of the hub of aliases (`@rules_rust_multiarch_crates//:anyhow`).
 HUB_NAME = "rules_rust_multiarch_crates"
 
 CRATES = {
@@ -35,15 +35,6 @@ CRATES = {
         # (anyhow_no_core_error, anyhow_no_clippy_format_args,
         # error_generic_member_access): none on a stable rustc >= 1.85.
         build_script = True,
-        rustc_flags = [],
-        deps = [],
-    ),
-    "bitflags": struct(
-        version = "2.13.2",
-        sha256 = "3ded4057c258ba199e2d26386d3af3780957ecaee6c4ef4041c6b4b8b97c0b06",
-        edition = "2021",
-        crate_features = [],
-        build_script = False,
         rustc_flags = [],
         deps = [],
     ),
@@ -74,15 +65,6 @@ CRATES = {
         rustc_flags = [],
         deps = ["memchr"],
     ),
-    "raw-cpuid": struct(
-        version = "11.6.0",
-        sha256 = "498cd0dc59d73224351ee52a95fee0f1a617a2eae0e7d9d720cc622c73a54186",
-        edition = "2018",
-        crate_features = [],
-        build_script = False,
-        rustc_flags = [],
-        deps = ["bitflags"],
-    ),
 }
 
 def crate_repo_name(name):
@@ -92,7 +74,7 @@ def crate_repo_name(name):
       name: str, the crate's name on crates.io.
 
     Returns:
-      str: e.g. `rules_rust_multiarch__raw_cpuid_11_6_0`.
+      str: e.g. `rules_rust_multiarch__anyhow_1_0_104`.
     """
     spec = CRATES[name]
     return "rules_rust_multiarch__{}_{}".format(

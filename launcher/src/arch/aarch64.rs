@@ -424,7 +424,9 @@ mod tests {
     #[test]
     fn bits_match_the_kernel_header() {
         let Ok(header) = std::fs::read_to_string("/usr/aarch64-linux-gnu/include/asm/hwcap.h") else {
-            std::eprintln!("skipped: no /usr/aarch64-linux-gnu/include/asm/hwcap.h (tests/arm64_toolchain.sh)");
+            std::eprintln!(
+                "skipped: no /usr/aarch64-linux-gnu/include/asm/hwcap.h (tests/arm64_toolchain.sh)"
+            );
             return;
         };
         let bit = |macro_name: &str| -> u64 {

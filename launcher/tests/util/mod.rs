@@ -22,7 +22,7 @@ mod cargo_target;
 
 pub use cargo_target::{repo_root, target_dir};
 
-/// The three bundles `tests/build_fixtures.sh` makes.
+/// The bundles `tests/build_fixtures.sh` makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bundle {
     /// v1 to v4, statically linked.
@@ -31,7 +31,19 @@ pub enum Bundle {
     Dynamic,
     /// v1 and v3 only, statically linked.
     V1V3,
+    /// Variants `x86-64`, `x86-64-v3`, `znver4`, `sapphirerapids`, packed
+    /// with `--rustc` (issue 12). Its level variants are v1 and v3.
+    Fleet,
 }
+
+/// The variants of [`Bundle::Fleet`], in the order given to `pack`, with
+/// their `-Ctarget-cpu`.
+pub const FLEET: [(&str, &str); 4] = [
+    ("x86-64", "x86-64"),
+    ("x86-64-v3", "x86-64-v3"),
+    ("znver4", "znver4"),
+    ("sapphirerapids", "sapphirerapids"),
+];
 
 impl Bundle {
     /// The name of the bundle's directory and file.
@@ -40,6 +52,7 @@ impl Bundle {
             Bundle::Full => "full",
             Bundle::Dynamic => "dynamic",
             Bundle::V1V3 => "v1v3",
+            Bundle::Fleet => "fleet",
         }
     }
 
@@ -52,7 +65,7 @@ impl Bundle {
     pub fn levels(self) -> Vec<Level> {
         match self {
             Bundle::Full | Bundle::Dynamic => Level::ALL.to_vec(),
-            Bundle::V1V3 => vec![Level::V1, Level::V3],
+            Bundle::V1V3 | Bundle::Fleet => vec![Level::V1, Level::V3],
         }
     }
 
@@ -71,7 +84,12 @@ pub struct Fixtures {
 impl Fixtures {
     /// `payload-<level>`: the payload built for `level`.
     pub fn payload(&self, level: Level) -> PathBuf {
-        self.dir.join(format!("payload-{}", level.cpu_name()))
+        self.variant_payload(level.cpu_name())
+    }
+
+    /// `payload-<name>`: the payload built as variant `name`.
+    pub fn variant_payload(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("payload-{name}"))
     }
 
     /// A file of the fixtures directory.
@@ -123,8 +141,31 @@ pub fn host_level() -> Level {
     level_from_std()
 }
 
+/// Whether std's run-time detection (independent of the launcher's CPUID
+/// code; it checks the OS's XCR0 state too) finds target feature `name`;
+/// `None` for a feature std cannot detect on stable Rust.
+pub fn std_has(name: &str) -> Option<bool> {
+    macro_rules! detect {
+        ($($f:tt)*) => {
+            match name {
+                $($f => Some(is_x86_feature_detected!($f)),)*
+                "lahfsahf" => Some(lahf_sahf_from_cpuid()),
+                _ => None,
+            }
+        };
+    }
+    detect!(
+        "adx" "aes" "avx" "avx2" "avx512bf16" "avx512bitalg" "avx512bw" "avx512cd" "avx512dq" "avx512f"
+        "avx512fp16" "avx512ifma" "avx512vbmi" "avx512vbmi2" "avx512vl" "avx512vnni" "avx512vp2intersect"
+        "avx512vpopcntdq" "avxifma" "avxneconvert" "avxvnni" "avxvnniint16" "avxvnniint8" "bmi1" "bmi2"
+        "cmpxchg16b" "f16c" "fma" "gfni" "lzcnt" "movbe" "pclmulqdq" "popcnt" "rdrand" "rdseed" "sha"
+        "sha512" "sm3" "sm4" "sse3" "sse4.1" "sse4.2" "sse4a" "ssse3" "tbm" "vaes" "vpclmulqdq" "xsave"
+        "xsavec" "xsaveopt" "xsaves" "kl" "widekl" "rtm" "ermsb"
+    )
+}
+
 /// The level that std's run-time feature detection implies: a second
-/// opinion, independent of raw-cpuid and of `Facts::level`, which the tests
+/// opinion, independent of the launcher's CPUID code, which the tests
 /// (and anyone doubting a detection) compare `detect::detect` against.
 pub fn level_from_std() -> Level {
     let v2 = is_x86_feature_detected!("cmpxchg16b")
@@ -157,8 +198,87 @@ pub fn level_from_std() -> Level {
     }
 }
 
+/// The target features rustc enables for `-Ctarget-cpu=cpu` on x86-64
+/// (`RUSTC_BOOTSTRAP=1 rustc --print cfg`, unstable ones included), less
+/// those every x86-64 CPU has: what a build for `cpu` may use.
+pub fn rustc_features(cpu: &str) -> Vec<String> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(rustc)
+        .args(["--print", "cfg", "--target", "x86_64-unknown-linux-gnu"])
+        .arg(format!("-Ctarget-cpu={cpu}"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .output()
+        .expect("run rustc --print cfg");
+    assert!(out.status.success(), "rustc --print cfg -Ctarget-cpu={cpu}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("target_feature=\"")?.strip_suffix('"'))
+        .filter(|f| !["x87", "fxsr", "sse", "sse2", "crt-static"].contains(f))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What this host lacks of the features a build for `-Ctarget-cpu=cpu`
+/// may use: rustc's list, checked with std's detection, or with CPUID
+/// and XGETBV directly for the few std does not detect on stable Rust
+/// (AMX, PREFETCHW). Sorted by name, as the launcher lists them.
+pub fn host_lacks(cpu: &str) -> Vec<String> {
+    let mut lacks: Vec<String> = rustc_features(cpu)
+        .into_iter()
+        .filter(|f| !std_has(f).or_else(|| cpuid_has(f)).unwrap_or_else(|| panic!("cannot check {f}")))
+        .collect();
+    lacks.sort();
+    lacks
+}
+
+/// Features std cannot detect on stable Rust, from CPUID (Intel SDM Vol. 2A
+/// Table 3-8: leaf 07H EDX bits 22, 24, 25; AMD APM Vol. 3 E.4.2: 8000_0001H
+/// ECX bit 8) and, for AMX, the OS's XTILECFG and XTILEDATA state (XCR0
+/// bits 17 and 18).
+// `__cpuid_count` is a safe function since Rust 1.87 and unsafe before.
+#[allow(unused_unsafe)]
+fn cpuid_has(name: &str) -> Option<bool> {
+    use core::arch::x86_64::{__cpuid, __cpuid_count};
+    // SAFETY: CPUID is available on every x86-64 CPU.
+    let max = unsafe { __cpuid(0) }.eax;
+    // SAFETY: as above.
+    let leaf7 = if max >= 7 { unsafe { __cpuid_count(7, 0) } } else { unsafe { __cpuid(0) } };
+    let leaf7_edx = if max >= 7 { leaf7.edx } else { 0 };
+    let amx_state = || {
+        // SAFETY: as above.
+        let osxsave = unsafe { __cpuid(1) }.ecx & (1 << 27) != 0;
+        // SAFETY: XGETBV does not fault once CPUID reports OSXSAVE.
+        osxsave && unsafe { xgetbv0() } & 0x6_0000 == 0x6_0000
+    };
+    Some(match name {
+        "amx-bf16" => leaf7_edx & (1 << 22) != 0 && amx_state(),
+        "amx-tile" => leaf7_edx & (1 << 24) != 0 && amx_state(),
+        "amx-int8" => leaf7_edx & (1 << 25) != 0 && amx_state(),
+        "prfchw" => {
+            // SAFETY: as above.
+            let ext = unsafe { __cpuid(0x8000_0000) }.eax;
+            // SAFETY: as above; the leaf was checked to exist.
+            ext >= 0x8000_0001 && unsafe { __cpuid(0x8000_0001) }.ecx & (1 << 8) != 0
+        }
+        _ => return None,
+    })
+}
+
+/// XCR0, with the `xgetbv` instruction.
+///
+/// # Safety
+/// CPUID must report OSXSAVE.
+unsafe fn xgetbv0() -> u64 {
+    let (eax, edx): (u32, u32);
+    // SAFETY: the caller checked OSXSAVE; XGETBV with ECX=0 reads XCR0.
+    unsafe {
+        std::arch::asm!("xgetbv", in("ecx") 0, out("eax") eax, out("edx") edx, options(nomem, nostack))
+    };
+    u64::from(edx) << 32 | u64::from(eax)
+}
+
 /// std has no name for LAHF/SAHF: CPUID 0x8000_0001 ECX bit 0, read with
-/// core's intrinsic rather than raw-cpuid.
+/// core's intrinsic.
 // `__cpuid` is a safe function since Rust 1.87 and unsafe before.
 #[allow(unused_unsafe)]
 fn lahf_sahf_from_cpuid() -> bool {
@@ -343,11 +463,43 @@ pub fn launcher_lines(out: &Output) -> Vec<String> {
     stderr(out).lines().filter(|l| l.starts_with("[multiarch]")).map(str::to_owned).collect()
 }
 
-/// The one log line, or a failure that shows stderr.
+/// The one log line, or a failure that shows stderr, without its
+/// `; passed over ...` part (see [`passed_over`]), which must be well formed.
 pub fn log_line(out: &Output) -> String {
+    let line = full_log_line(out);
+    passed_over_of(&line);
+    match line.find("; passed over ") {
+        Some(at) => format!("{})", &line[..at]),
+        None => line,
+    }
+}
+
+/// The one log line, whole.
+pub fn full_log_line(out: &Output) -> String {
     let lines = launcher_lines(out);
     assert_eq!(lines.len(), 1, "want one [multiarch] line, stderr:\n{}", stderr(out));
     lines.into_iter().next().unwrap_or_default()
+}
+
+/// The variants the log line says were passed over, each with the
+/// features it lacks: `; passed over a (lacks x y), b (lacks z))`.
+pub fn passed_over(out: &Output) -> Vec<(String, Vec<String>)> {
+    passed_over_of(&full_log_line(out))
+}
+
+fn passed_over_of(line: &str) -> Vec<(String, Vec<String>)> {
+    let Some(at) = line.find("; passed over ") else { return Vec::new() };
+    let rest = line[at + "; passed over ".len()..].strip_suffix(')').expect("the line ends with ')'");
+    rest.split("), ")
+        .map(|item| {
+            let item = item.strip_suffix(')').unwrap_or(item);
+            let (name, lacks) = item.split_once(" (lacks ").unwrap_or_else(|| panic!("malformed: {line}"));
+            assert!(multiarch_launcher::bundle::valid_name(name.as_bytes()), "{line}");
+            let lacks: Vec<String> = lacks.split(' ').map(str::to_owned).collect();
+            assert!(lacks.iter().all(|f| !f.is_empty()), "{line}");
+            (name.to_owned(), lacks)
+        })
+        .collect()
 }
 
 /// The start of the log line the contract prescribes, through its `via`
@@ -380,6 +532,8 @@ pub fn assert_cache_fallback(out: &Output, level: Level, cpu: Level, bundle: Bun
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Report {
     pub level: String,
+    /// The build's name: the variant it was built as.
+    pub build: String,
     pub pid: u32,
     pub exe: PathBuf,
     pub args: Vec<Vec<u8>>,
@@ -401,6 +555,7 @@ impl Report {
             let (key, value) = line.split_once('=').unwrap_or_else(|| panic!("bad report line {line:?}"));
             match key {
                 "level" => r.level = value.to_owned(),
+                "build" => r.build = value.to_owned(),
                 "pid" => r.pid = value.parse().expect("pid"),
                 "exe" => r.exe = PathBuf::from(value),
                 "arg" => r.args.push(unhex(value)),

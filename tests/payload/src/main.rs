@@ -3,7 +3,8 @@
 //!
 //! It has a C `main` so that it sees the signal dispositions it inherited.
 //!
-//! - `report` prints `key=value` lines: the level it was compiled for, its PID,
+//! - `report` prints `key=value` lines: the level it was compiled for, the
+//!   name of its build (`MULTIARCH_TEST_BUILD` at compile time), its PID,
 //!   `/proc/self/exe`, argv and the environment (hex, byte for byte), the
 //!   SIGPIPE disposition it inherited and its open file descriptors.
 //! - `cat` copies stdin to stdout.
@@ -62,6 +63,8 @@ extern "C" {
 
 fn report(out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "level={}", compiled_level())?;
+    // tests/build_fixtures.sh names each build (x86-64-v3, znver4, ...).
+    writeln!(out, "build={}", option_env!("MULTIARCH_TEST_BUILD").unwrap_or(""))?;
     writeln!(out, "pid={}", std::process::id())?;
     let exe = std::fs::read_link("/proc/self/exe").unwrap_or_default();
     writeln!(out, "exe={}", exe.display())?;
