@@ -50,7 +50,12 @@ qemu10=$qemu10_dir/bin/qemu-aarch64
 
 passed=0 failed=0 skipped=0
 ok() { passed=$((passed + 1)); echo "ok   $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+# A failed check shows the stderr of the last command it ran.
+fail() {
+  failed=$((failed + 1))
+  echo "FAIL $*"
+  if [ -s "$tmp/err" ]; then head -5 "$tmp/err" | sed 's/^/     /'; fi
+}
 skip() { skipped=$((skipped + 1)); echo "skip $*"; }
 # check DESCRIPTION CMD...: one check, passed when CMD succeeds.
 check() {
@@ -228,7 +233,7 @@ for m in "${models[@]}"; do
   t=${expect[$m]}
   rc=0
   in_ns "$m" env XDG_CACHE_HOME="$tmp/cache" MULTIARCH_DEBUG=log "$bundle" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  check "bundle on $m starts $t (log line)" grep -q "^\[multiarch\] starting $t (" "$tmp/err"
+  check "bundle on $m starts $t (log line)" grep -q "^\[multiarch\] starting $t (cpu aarch64[ ;]" "$tmp/err"
   if $runs; then
     check "bundle on $m: $t ran (tier=$t, exit 0)" test "$rc:$(head -1 "$tmp/out")" = "0:tier=$t"
   fi
@@ -237,7 +242,7 @@ if $runs; then
   rc=0
   in_ns neoverse-n1 env XDG_CACHE_HOME="$tmp/cache" MULTIARCH_DEBUG=log "$bundle" exit 7 >"$tmp/out" 2>"$tmp/err" || rc=$?
   check "second start via the cache; exit status passed through" \
-    bash -c "test $rc = 7 && grep -q 'via cache)' '$tmp/err'"
+    bash -c "test $rc = 7 && grep -qE 'via cache[;)]' '$tmp/err'"
   rc=0
   in_ns neoverse-n1 env MULTIARCH_EXEC=memfd MULTIARCH_DEBUG=log "$bundle" >"$tmp/out" 2>"$tmp/err" || rc=$?
   check "MULTIARCH_EXEC=memfd: started from a memfd" \
@@ -263,7 +268,7 @@ if $runs; then
   rc=0
   in_ns neoverse-n1 env XDG_CACHE_HOME="$tmp/shared/link" MULTIARCH_DEBUG=log "$bundle" >"$tmp/out" 2>"$tmp/err" || rc=$?
   check "our own symbolic link to the cache is followed (via cache)" \
-    bash -c "test $rc = 0 && grep -q 'via cache)' '$tmp/err'"
+    bash -c "test $rc = 0 && grep -qE 'via cache[;)]' '$tmp/err'"
   for mode in cache memfd; do
     rc=0
     (

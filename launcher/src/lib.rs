@@ -192,7 +192,7 @@ fn run(
             line,
             "[multiarch] {verb} {} (cpu {}; embedded {}",
             variant.name,
-            Level::of(cpu),
+            arch::CpuName(cpu),
             select::Embedded(bundle.variants)
         );
         line.push(match via {

@@ -9,7 +9,7 @@
 //! several kernel bits (`aes` is AES and PMULL, `fp16` is scalar and vector
 //! half precision): it is present only when all of them are set. It is plain
 //! data, compiled on every host: the CLI on x86-64 reads it to pack aarch64
-//! bundles. Only [`detect`] needs an aarch64 CPU.
+//! bundles. Only `detect` (compiled for aarch64 only) needs an aarch64 CPU.
 //!
 //! Sources: the bit numbers are the kernel's
 //! `arch/arm64/include/uapi/asm/hwcap.h`: up to `HWCAP2_SVE_EBF16` (bit 33)

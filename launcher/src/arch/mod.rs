@@ -33,6 +33,29 @@ pub const NATIVE: Arch = Arch::X86_64;
 #[cfg(target_arch = "aarch64")]
 pub const NATIVE: Arch = Arch::Aarch64;
 
+/// The CPU as the log line and the launcher's messages name it: on x86-64
+/// its psABI level (`x86-64-v3`), as before variants; on aarch64, which has
+/// no such levels, `aarch64` and the features of [`aarch64::FEATURES`] it
+/// has (`aarch64 with crc dotprod fp16 lse rcpc rdm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuName(pub crate::features::FeatureSet);
+
+impl core::fmt::Display for CpuName {
+    #[cfg(target_arch = "x86_64")]
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", crate::level::Level::of(self.0))
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("aarch64")?;
+        if !self.0.is_empty() {
+            write!(f, " with {}", self.0.names(aarch64::name, " "))?;
+        }
+        Ok(())
+    }
+}
+
 /// An architecture the launcher supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
