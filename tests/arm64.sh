@@ -4,7 +4,9 @@
 #     tests/arm64/probe (which executes one instruction of every tier
 #     feature it was compiled with), runs on the qemu CPU models at or above
 #     it and dies with SIGILL on the ones below;
-#  2. a bundle of the four tiers (multiarch pack --rustc, a static PIE
+#  2. the launcher's unit tests run on aarch64 (detection against std's
+#     on each model);
+#  3. a bundle of the four tiers (multiarch pack --rustc, a static PIE
 #     launcher) relocates itself (only R_AARCH64_RELATIVE, no interpreter),
 #     and under each model starts the tier the model's AT_HWCAP/AT_HWCAP2
 #     give, via the cache and via a memfd; MULTIARCH_LEVEL picks a tier by
@@ -132,7 +134,38 @@ for t in "${names[@]}"; do
   done
 done
 
-# --- 2. a bundle of the tiers ----------------------------------------------------
+# --- 2. the launcher's unit tests, compiled for aarch64 --------------------------
+# Under qemu (Debian's arm64 glibc, which libstd-rust-web-dev:arm64 brings, is
+# the loader: no -L, whose older cross glibc would not match it). All of them
+# on `max` but the codec's (minutes of emulated debug code; the bundle's
+# extract checks below decode for real); the detection table against std's
+# detection on every model.
+start=$SECONDS
+unit=$(xcargo test --no-run --message-format=json --manifest-path "$root/Cargo.toml" -p multiarch_launcher --lib \
+  --target "$triple" --target-dir "$xtarget/unit" 2>"$tmp/err" |
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["executable"])')
+echo "arm64: launcher unit tests built in $((SECONDS - start)) s"
+rc=0
+"$qemu7" -cpu max "$unit" --test-threads 2 --skip codec:: >"$tmp/out" 2>"$tmp/err" || rc=$?
+# (Their count is not echoed as "N passed": tests/run_all.sh adds those up.)
+check "launcher unit tests on aarch64 (qemu max, $(grep -oE '[0-9]+ passed' "$tmp/out" | grep -oE '[0-9]+' | head -1) tests)" \
+  test "$rc" = 0
+for m in "${models[@]}"; do
+  q=${model_qemu[$m]}
+  if [ -z "$q" ]; then
+    skip "detection table against std on $m: no qemu 10"
+    continue
+  fi
+  rc=0
+  "$q" -cpu "$m" "$unit" arch::aarch64 >"$tmp/out" 2>"$tmp/err" || rc=$?
+  check "detection table agrees with std's on $m" test "$rc" = 0
+done
+
+# --- 3. a bundle of the tiers ----------------------------------------------------
 cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p multiarch_cli
 multiarch=$target/release/multiarch
 bdir=$tmp/crate

@@ -275,6 +275,7 @@ mod tests {
         variants[select(cpu, Request::default(), variants).unwrap().index].name
     }
 
+    #[cfg(target_arch = "x86_64")]
     fn ask(name: &str, force: bool) -> Request {
         Request { name: Some(Name::new(name.as_bytes()).unwrap()), force }
     }
@@ -338,6 +339,8 @@ mod tests {
     }
 
     #[test]
+    // Level names and the messages' CPU name are x86-64's.
+    #[cfg(target_arch = "x86_64")]
     fn asked_by_name_or_level() {
         let fleet = bundle(&["x86-64", "x86-64-v3", "znver4", "sapphirerapids"]);
         let spr = machine("sapphirerapids");
@@ -364,6 +367,8 @@ mod tests {
     }
 
     #[test]
+    // Level names and the messages' CPU name are x86-64's.
+    #[cfg(target_arch = "x86_64")]
     fn refused_unless_forced_naming_what_is_missing() {
         let fleet = bundle(&["x86-64", "x86-64-v3", "znver4", "sapphirerapids"]);
         let spr = machine("sapphirerapids");
@@ -390,6 +395,8 @@ mod tests {
     }
 
     #[test]
+    // Level names and the messages' CPU name are x86-64's.
+    #[cfg(target_arch = "x86_64")]
     fn no_baseline() {
         let only_v3 = bundle(&["x86-64-v3"]);
         assert!(matches!(

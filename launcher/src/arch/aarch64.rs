@@ -390,6 +390,32 @@ mod tests {
         assert!(IGNORED.iter().all(|f| !NOT_DETECTED.contains(f)));
     }
 
+    /// The table against std's detection (std_detect, which reads the same
+    /// auxiliary vector) on the CPU the tests run on: tests/arm64.sh runs
+    /// them under several qemu models.
+    #[test]
+    #[cfg(target_arch = "aarch64")]
+    fn agrees_with_std() {
+        // SAFETY: getauxval only reads the auxiliary vector.
+        let (hwcap, hwcap2) = unsafe { (libc::getauxval(libc::AT_HWCAP), libc::getauxval(libc::AT_HWCAP2)) };
+        let ours = Hwcaps { hwcap, hwcap2 }.features();
+        macro_rules! std_has {
+            ($($name:tt),*) => {
+                [$(($name, std::arch::is_aarch64_feature_detected!($name))),*]
+            };
+        }
+        let std_says = std_has!(
+            "aes", "bf16", "bti", "crc", "dit", "dotprod", "dpb", "dpb2", "f32mm", "f64mm", "fcma", "fhm",
+            "flagm", "fp16", "frintts", "i8mm", "jsconv", "lse", "lse2", "mte", "paca", "pacg", "rand",
+            "rcpc", "rcpc2", "rdm", "sb", "sha2", "sha3", "sm4", "ssbs", "sve", "sve2", "sve2-aes",
+            "sve2-bitperm", "sve2-sha3", "sve2-sm4"
+        );
+        for (name, has) in std_says {
+            assert_eq!(ours.contains(index(name).unwrap()), has, "{name} (AT_HWCAP {hwcap:#x}, AT_HWCAP2 {hwcap2:#x})");
+        }
+        std::eprintln!("AT_HWCAP {hwcap:#x}, AT_HWCAP2 {hwcap2:#x}: {:?}", names(ours));
+    }
+
     /// Every bit of a multi-bit feature is needed; one bit alone is not
     /// enough; every table entry has a bit.
     #[test]
