@@ -405,13 +405,50 @@ mod tests {
             };
         }
         let std_says = std_has!(
-            "aes", "bf16", "bti", "crc", "dit", "dotprod", "dpb", "dpb2", "f32mm", "f64mm", "fcma", "fhm",
-            "flagm", "fp16", "frintts", "i8mm", "jsconv", "lse", "lse2", "mte", "paca", "pacg", "rand",
-            "rcpc", "rcpc2", "rdm", "sb", "sha2", "sha3", "sm4", "ssbs", "sve", "sve2", "sve2-aes",
-            "sve2-bitperm", "sve2-sha3", "sve2-sm4"
+            "aes",
+            "bf16",
+            "bti",
+            "crc",
+            "dit",
+            "dotprod",
+            "dpb",
+            "dpb2",
+            "f32mm",
+            "f64mm",
+            "fcma",
+            "fhm",
+            "flagm",
+            "fp16",
+            "frintts",
+            "i8mm",
+            "jsconv",
+            "lse",
+            "lse2",
+            "mte",
+            "paca",
+            "pacg",
+            "rand",
+            "rcpc",
+            "rcpc2",
+            "rdm",
+            "sb",
+            "sha2",
+            "sha3",
+            "sm4",
+            "ssbs",
+            "sve",
+            "sve2",
+            "sve2-aes",
+            "sve2-bitperm",
+            "sve2-sha3",
+            "sve2-sm4"
         );
         for (name, has) in std_says {
-            assert_eq!(ours.contains(index(name).unwrap()), has, "{name} (AT_HWCAP {hwcap:#x}, AT_HWCAP2 {hwcap2:#x})");
+            assert_eq!(
+                ours.contains(index(name).unwrap()),
+                has,
+                "{name} (AT_HWCAP {hwcap:#x}, AT_HWCAP2 {hwcap2:#x})"
+            );
         }
         std::eprintln!("AT_HWCAP {hwcap:#x}, AT_HWCAP2 {hwcap2:#x}: {:?}", names(ours));
     }
