@@ -29,8 +29,7 @@ import sys
 
 path, rustc, mode = sys.argv[1:]
 # Architecture name in cpus.bzl -> the rustc target whose names it lists.
-# (wt-arm64: add "aarch64": "aarch64-unknown-linux-gnu" with its block.)
-TRIPLES = {"x86_64": "x86_64-unknown-linux-gnu"}
+TRIPLES = {"aarch64": "aarch64-unknown-linux-gnu", "x86_64": "x86_64-unknown-linux-gnu"}
 
 
 def rustc_lines(*args):

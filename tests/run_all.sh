@@ -82,6 +82,8 @@ step crates-list tests/crates_list.sh
 # rules/private/cpus.bzl (the CPU and feature names `variants` accepts)
 # against the installed rustc.
 step cpus-table tests/cpus_table.sh
+# aarch64 under qemu (issue 13); installs Debian's cross toolchain in CI.
+step arm64 tests/arm64.sh
 if [ -x tests/e2e_bazel.sh ]; then
   step bazel-e2e tests/e2e_bazel.sh
 fi

@@ -302,9 +302,18 @@ fn resolve(args: &PackArgs, arch: Arch) -> Result<Vec<Resolved>> {
                 );
                 match (arch, Level::parse(cpu.as_bytes())) {
                     (Arch::X86_64, Some(level)) => level.features(),
-                    _ => bail!(
+                    (Arch::X86_64, None) => bail!(
                         "variant {name}: -Ctarget-cpu={cpu} is not an x86-64 level, so pack needs \
                          --rustc PATH to learn which features it enables"
+                    ),
+                    // The baseline CPU, by definition, requires nothing.
+                    _ if cpu == arch.baseline_cpu() => FeatureSet::EMPTY,
+                    _ => bail!(
+                        "variant {name}: pack needs --rustc PATH to learn which features \
+                         -Ctarget-cpu={cpu} enables on {} (without it, only the baseline \
+                         -Ctarget-cpu={} is known)",
+                        arch.name(),
+                        arch.baseline_cpu()
                     ),
                 }
             }
@@ -1043,12 +1052,20 @@ mod tests {
         assert!(msg.contains("--table-version 4: table versions 3 and 4 record only the four x86-64 levels, and variant fast"), "{msg}");
         assert!(!out.exists());
         let mut a = args_for(&out, vec![lv(Level::V1, &v1)], None);
+        a.target = "riscv64gc-unknown-linux-gnu".into();
+        let msg = format!("{:#}", pack(&a).unwrap_err());
+        assert!(
+            msg.contains("--target \"riscv64gc-unknown-linux-gnu\": the launcher supports x86_64, aarch64 targets only"),
+            "{msg}"
+        );
+        // aarch64 has no levels: without --rustc only its baseline is known.
         a.target = "aarch64-unknown-linux-gnu".into();
         let msg = format!("{:#}", pack(&a).unwrap_err());
         assert!(
-            msg.contains("--target \"aarch64-unknown-linux-gnu\": the launcher supports x86_64 targets only"),
+            msg.contains("variant x86-64: pack needs --rustc PATH to learn which features -Ctarget-cpu=x86-64 enables on aarch64 (without it, only the baseline -Ctarget-cpu=generic is known)"),
             "{msg}"
         );
+        assert!(!out.exists());
         fs::remove_dir_all(&d).unwrap();
     }
 

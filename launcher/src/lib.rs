@@ -28,7 +28,7 @@
 //! program without a C runtime needs: `_start`, the `mem*` functions and the
 //! panic handler.
 
-#![cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#![cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), target_os = "linux"))]
 #![cfg_attr(not(test), no_std)]
 // With no heap, paths and messages are fixed-size buffers held by value:
 // errors are large, but made only on the failure path, once per start.
@@ -113,6 +113,7 @@ macro_rules! entry {
         }
 
         $crate::__mem_functions!();
+        $crate::__arch_symbols!();
     };
 }
 
@@ -213,7 +214,7 @@ fn run(
             return;
         }
         let mut line = Buf::<LOG_MAX>::new();
-        let _ = write!(line, "[multiarch] {verb} {} (cpu {}", variant.name, Level::of(detected));
+        let _ = write!(line, "[multiarch] {verb} {} (cpu {}", variant.name, arch::CpuName(detected));
         if let Some(cap) = bundle.cap {
             let _ = write!(line, "; cap {}", cap.name);
         }

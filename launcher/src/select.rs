@@ -17,7 +17,7 @@
 //! variant whose requirements fit within the level's features. A variant
 //! that needs a feature this CPU lacks is refused unless `MULTIARCH_FORCE=1`.
 
-use crate::arch::native;
+use crate::arch::{native, CpuName};
 use crate::bundle::{valid_name, Variant, NAME_MAX};
 use crate::features::FeatureSet;
 use crate::level::Level;
@@ -93,18 +93,25 @@ pub enum SelectError<'a> {
     Unknown { name: Name, variants: &'a [Variant] },
     /// `MULTIARCH_LEVEL` asks for a variant that needs features the CPU
     /// lacks, without `MULTIARCH_FORCE=1`.
-    Refused { name: Name, variant: &'a str, missing: FeatureSet, cpu: Level },
+    Refused { name: Name, variant: &'a str, missing: FeatureSet, cpu: CpuName },
     /// No variant's requirements fit (a bundle without a baseline).
-    NothingRuns { cpu: Level },
+    NothingRuns { cpu: CpuName },
 }
 
 impl fmt::Display for SelectError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            #[cfg(target_arch = "x86_64")]
             SelectError::Unknown { name, variants } => write!(
                 f,
                 "MULTIARCH_LEVEL={name} names no variant of this bundle (embedded: {}) and no level \
                  (v1, v2, v3, v4, x86-64, x86-64-v2, x86-64-v3, x86-64-v4)",
+                Embedded(variants)
+            ),
+            #[cfg(not(target_arch = "x86_64"))]
+            SelectError::Unknown { name, variants } => write!(
+                f,
+                "MULTIARCH_LEVEL={name} names no variant of this bundle (embedded: {})",
                 Embedded(variants)
             ),
             SelectError::Refused { name, variant, missing, cpu } => write!(
@@ -113,10 +120,18 @@ impl fmt::Display for SelectError<'_> {
                  would die with SIGILL; set MULTIARCH_FORCE=1 to start it anyway",
                 missing.names(native::name, " ")
             ),
+            #[cfg(target_arch = "x86_64")]
             SelectError::NothingRuns { cpu } => write!(
                 f,
                 "no embedded build runs on this CPU ({cpu}): the bundle has no baseline variant; rebuild \
                  it with the x86-64 (v1) level included"
+            ),
+            #[cfg(not(target_arch = "x86_64"))]
+            SelectError::NothingRuns { cpu } => write!(
+                f,
+                "no embedded build runs on this CPU ({cpu}): the bundle has no baseline variant; rebuild \
+                 it with a variant of -Ctarget-cpu={} and no target feature",
+                native::BASELINE_CPU
             ),
         }
     }
@@ -135,7 +150,7 @@ pub fn select(
         let index = variants
             .iter()
             .position(|v| allowed.contains_all(v.requires))
-            .ok_or(SelectError::NothingRuns { cpu: Level::of(cpu) })?;
+            .ok_or(SelectError::NothingRuns { cpu: CpuName(cpu) })?;
         return Ok(Choice {
             index,
             fell_back_from: None,
@@ -144,7 +159,8 @@ pub fn select(
         });
     };
     let asked = name.as_bytes();
-    let level = Level::parse(asked);
+    // The level names are x86-64's.
+    let level = Level::parse(asked).filter(|_| cfg!(target_arch = "x86_64"));
     let exact = variants
         .iter()
         .position(|v| v.name.as_bytes() == asked || level.is_some_and(|l| v.name == l.cpu_name()));
@@ -152,18 +168,13 @@ pub fn select(
         (Some(i), _) => (i, None),
         (None, Some(level)) => {
             let within = variants.iter().position(|v| level.features().contains_all(v.requires));
-            (within.ok_or(SelectError::NothingRuns { cpu: Level::of(cpu) })?, Some(level))
+            (within.ok_or(SelectError::NothingRuns { cpu: CpuName(cpu) })?, Some(level))
         }
         (None, None) => return Err(SelectError::Unknown { name, variants }),
     };
     let missing = cpu.missing(variants[index].requires);
     if !missing.is_empty() && !request.force {
-        return Err(SelectError::Refused {
-            name,
-            variant: variants[index].name,
-            missing,
-            cpu: Level::of(cpu),
-        });
+        return Err(SelectError::Refused { name, variant: variants[index].name, missing, cpu: CpuName(cpu) });
     }
     Ok(Choice { index, fell_back_from, forced_missing: missing, automatic: false })
 }
@@ -275,6 +286,7 @@ mod tests {
         variants[select(cpu, None, Request::default(), variants).unwrap().index].name
     }
 
+    #[cfg(target_arch = "x86_64")]
     fn ask(name: &str, force: bool) -> Request {
         Request { name: Some(Name::new(name.as_bytes()).unwrap()), force }
     }
@@ -338,6 +350,8 @@ mod tests {
     }
 
     #[test]
+    // Level names and the messages' CPU name are x86-64's.
+    #[cfg(target_arch = "x86_64")]
     fn asked_by_name_or_level() {
         let fleet = bundle(&["x86-64", "x86-64-v3", "znver4", "sapphirerapids"]);
         let spr = machine("sapphirerapids");
@@ -364,6 +378,8 @@ mod tests {
     }
 
     #[test]
+    // Level names and the messages' CPU name are x86-64's.
+    #[cfg(target_arch = "x86_64")]
     fn refused_unless_forced_naming_what_is_missing() {
         let fleet = bundle(&["x86-64", "x86-64-v3", "znver4", "sapphirerapids"]);
         let spr = machine("sapphirerapids");
@@ -391,6 +407,8 @@ mod tests {
 
     /// A cap masks the CPU for the automatic choice only.
     #[test]
+    // The machines and levels are x86-64's.
+    #[cfg(target_arch = "x86_64")]
     fn a_cap_bounds_the_automatic_choice() {
         let fleet = bundle(&["x86-64", "x86-64-v3", "znver4", "sapphirerapids"]);
         let spr = machine("sapphirerapids");
@@ -407,11 +425,13 @@ mod tests {
     }
 
     #[test]
+    // Level names and the messages' CPU name are x86-64's.
+    #[cfg(target_arch = "x86_64")]
     fn no_baseline() {
         let only_v3 = bundle(&["x86-64-v3"]);
         assert!(matches!(
             select(Level::V2.features(), None, Request::default(), &only_v3),
-            Err(SelectError::NothingRuns { cpu: Level::V2 })
+            Err(SelectError::NothingRuns { cpu }) if cpu.to_string() == "x86-64-v2"
         ));
         assert!(select(Level::V2.features(), None, Request::default(), &[]).is_err());
         assert!(select(Level::V4.features(), None, ask("v2", true), &only_v3).is_err());

@@ -3,7 +3,9 @@
 //! The launcher links no C library: glibc linked statically adds 0.7 MB to
 //! every bundle and linked dynamically costs the dynamic loader's start-up
 //! (about 0.2 ms) at every start. It needs about thirty calls, all with
-//! plain integer and pointer arguments, so each is a `syscall` instruction.
+//! plain integer and pointer arguments, so each is one instruction (`syscall`
+//! on x86-64, `svc #0` on aarch64: the per-architecture halves are the
+//! submodules `x86_64` and `aarch64`).
 //! Every wrapper returns `Err(Errno)` for the kernel's `-4095..=-1` results.
 //!
 //! The cache needs calls a C library wraps late or not at all (`execveat`
@@ -11,7 +13,6 @@
 //! `getrandom`), which is one more reason to issue them directly: the same
 //! code runs whatever C library the host has.
 
-use core::arch::asm;
 use core::ffi::CStr;
 use core::fmt;
 
@@ -98,86 +99,19 @@ fn check(ret: isize) -> Result<usize> {
     }
 }
 
-// The x86-64 Linux convention: number in rax, arguments in rdi, rsi, rdx,
-// r10, r8, r9; the kernel clobbers rcx and r11 and returns in rax.
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+#[cfg(target_arch = "aarch64")]
+use aarch64 as arch;
+#[cfg(target_arch = "x86_64")]
+use x86_64 as arch;
 
-#[inline]
-unsafe fn syscall1(n: usize, a: usize) -> isize {
-    let ret: isize;
-    // SAFETY: the caller vouches for the call's arguments; the asm follows
-    // the kernel's register convention and touches no stack.
-    unsafe {
-        asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a,
-             lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags))
-    };
-    ret
-}
-
-#[inline]
-unsafe fn syscall3(n: usize, a: usize, b: usize, c: usize) -> isize {
-    let ret: isize;
-    // SAFETY: as in `syscall1`.
-    unsafe {
-        asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a, in("rsi") b, in("rdx") c,
-             lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags))
-    };
-    ret
-}
-
-#[inline]
-unsafe fn syscall4(n: usize, a: usize, b: usize, c: usize, d: usize) -> isize {
-    let ret: isize;
-    // SAFETY: as in `syscall1`.
-    unsafe {
-        asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a, in("rsi") b, in("rdx") c,
-             in("r10") d, lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags))
-    };
-    ret
-}
-
-#[inline]
-unsafe fn syscall6(n: usize, a: usize, b: usize, c: usize, d: usize, e: usize, g: usize) -> isize {
-    let ret: isize;
-    // SAFETY: as in `syscall1`.
-    unsafe {
-        asm!("syscall", inlateout("rax") n as isize => ret, in("rdi") a, in("rsi") b, in("rdx") c,
-             in("r10") d, in("r8") e, in("r9") g, lateout("rcx") _, lateout("r11") _,
-             options(nostack, preserves_flags))
-    };
-    ret
-}
-
-const SYS_READ: usize = 0;
-const SYS_WRITE: usize = 1;
-const SYS_CLOSE: usize = 3;
-const SYS_FSTAT: usize = 5;
-const SYS_MMAP: usize = 9;
-const SYS_MUNMAP: usize = 11;
-const SYS_RT_SIGACTION: usize = 13;
-const SYS_MADVISE: usize = 28;
-const SYS_CLONE: usize = 56;
-const SYS_EXIT: usize = 60;
-const SYS_EXECVE: usize = 59;
-const SYS_FCNTL: usize = 72;
-const SYS_FTRUNCATE: usize = 77;
-const SYS_FCHMOD: usize = 91;
-const SYS_GETEUID: usize = 107;
-const SYS_FSTATFS: usize = 138;
-const SYS_FUTEX: usize = 202;
-const SYS_GETDENTS64: usize = 217;
-const SYS_CLOCK_GETTIME: usize = 228;
-const SYS_EXIT_GROUP: usize = 231;
-const SYS_OPENAT: usize = 257;
-const SYS_MKDIRAT: usize = 258;
-const SYS_NEWFSTATAT: usize = 262;
-const SYS_UNLINKAT: usize = 263;
-const SYS_RENAMEAT: usize = 264;
-const SYS_LINKAT: usize = 265;
-const SYS_READLINKAT: usize = 267;
-const SYS_FCHMODAT: usize = 268;
-const SYS_MEMFD_CREATE: usize = 319;
-const SYS_GETRANDOM: usize = 318;
-const SYS_EXECVEAT: usize = 322;
+use arch::*;
+#[cfg(target_arch = "aarch64")]
+pub use arch::{auxv, remember_auxv};
+pub use arch::{exit, ticks, O_DIRECTORY, O_NOFOLLOW};
 
 pub const AT_FDCWD: i32 = -100;
 pub const AT_SYMLINK_NOFOLLOW: usize = 0x100;
@@ -189,9 +123,8 @@ pub const O_RDONLY: usize = 0;
 pub const O_WRONLY: usize = 1;
 pub const O_CREAT: usize = 0o100;
 pub const O_EXCL: usize = 0o200;
+/// The same on x86-64 and aarch64 (asm-generic/fcntl.h).
 pub const O_NONBLOCK: usize = 0o4000;
-pub const O_DIRECTORY: usize = 0o200000;
-pub const O_NOFOLLOW: usize = 0o400000;
 pub const O_CLOEXEC: usize = 0o2000000;
 /// Only a handle for `*at` calls, `fstat` and `execveat`: needs no read
 /// permission, never blocks (a FIFO), and opens a symlink itself with
@@ -240,19 +173,6 @@ pub struct Stat {
 }
 
 impl Stat {
-    /// From the kernel's x86-64 `struct stat` (144 bytes): st_dev at 0,
-    /// st_ino at 8, st_mode at 24, st_uid at 28, st_size at 48, st_mtime at 88.
-    fn from_raw(buf: &[u64; 18]) -> Stat {
-        Stat {
-            dev: buf[0],
-            ino: buf[1],
-            mode: buf[3] as u32,
-            uid: (buf[3] >> 32) as u32,
-            size: buf[6] as i64,
-            mtime: buf[11] as i64,
-        }
-    }
-
     /// The file type bits.
     pub fn kind(&self) -> u32 {
         self.mode & S_IFMT
@@ -328,7 +248,7 @@ pub fn fstatat(dirfd: &Fd, name: &CStr, flags: usize) -> Result<Stat> {
 /// `O_PATH` descriptors since Linux 3.12). `false` when the kernel does not
 /// report mount flags.
 pub fn on_noexec_mount(fd: &Fd) -> Result<bool> {
-    // x86-64 `struct statfs` is 120 bytes; f_flags is the u64 at 80.
+    // `struct statfs` is 120 bytes on x86-64 and aarch64; f_flags is the u64 at 80.
     let mut buf = [0u64; 15];
     // SAFETY: `buf` is 120 writable bytes, the size of the kernel's struct.
     check(unsafe { syscall3(SYS_FSTATFS, fd.0 as usize, buf.as_mut_ptr() as usize, 0) })?;
@@ -421,7 +341,7 @@ pub fn getrandom(buf: &mut [u8], flags: usize) -> Result<()> {
 /// file times.
 pub fn now_secs() -> Result<i64> {
     let mut ts = [0i64; 2];
-    // SAFETY: `ts` is a writable struct timespec (two i64 on x86-64).
+    // SAFETY: `ts` is a writable struct timespec (two i64 on x86-64 and aarch64).
     check(unsafe { syscall3(SYS_CLOCK_GETTIME, 0, ts.as_mut_ptr() as usize, 0) })?;
     Ok(ts[0])
 }
@@ -487,7 +407,8 @@ pub fn ignore_sigpipe() {
 }
 
 /// A signal's disposition as the kernel stores it: `struct kernel_sigaction
-/// { handler, flags, restorer, mask }` on x86-64.
+/// { handler, flags, restorer, mask }` on x86-64 and aarch64 (both define
+/// `SA_RESTORER`).
 #[derive(Clone, Copy, Debug)]
 pub struct SigAction([usize; 4]);
 
@@ -515,12 +436,6 @@ pub fn restore_signal(sig: usize, old: &SigAction) {
 pub fn geteuid() -> u32 {
     // SAFETY: no arguments.
     unsafe { syscall1(SYS_GETEUID, 0) as u32 }
-}
-
-/// Ends the process.
-pub fn exit(code: i32) -> ! {
-    // SAFETY: exit_group does not return.
-    unsafe { asm!("syscall", in("rax") SYS_EXIT_GROUP, in("rdi") code as isize, options(noreturn, nostack)) }
 }
 
 /// Whether the auxiliary vector says the kernel started the process in
@@ -608,37 +523,8 @@ pub unsafe fn spawn_thread(
         | 0x1_0000 // CLONE_THREAD
         | 0x4_0000 // CLONE_SYSVSEM
         | 0x20_0000; // CLONE_CHILD_CLEARTID
-    let ret: isize;
-    // SAFETY: the caller vouches for the stack and the function. In the
-    // child, which starts on the new stack with the parent's registers,
-    // the asm calls f(arg) and then exits the thread; it never returns into
-    // the parent's Rust frame. The parent continues after the syscall.
-    unsafe {
-        asm!(
-            "syscall",
-            "test rax, rax",
-            "jnz 2f",
-            "xor ebp, ebp",
-            "mov rdi, r12",
-            "call r13",
-            "mov eax, {exit}",
-            "xor edi, edi",
-            "syscall",
-            "ud2",
-            "2:",
-            exit = const SYS_EXIT,
-            inlateout("rax") SYS_CLONE as isize => ret,
-            in("rdi") FLAGS,
-            in("rsi") stack_top,
-            in("rdx") 0usize,
-            in("r10") exited.as_ptr(),
-            in("r8") 0usize,
-            in("r12") arg,
-            in("r13") f,
-            lateout("rcx") _,
-            lateout("r11") _,
-        )
-    };
+                     // SAFETY: forwarded from this function's contract.
+    let ret = unsafe { clone_thread(FLAGS, stack_top, f, arg, exited.as_ptr()) };
     check(ret).map(drop)
 }
 

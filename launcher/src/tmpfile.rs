@@ -165,8 +165,7 @@ fn temp_name(name: &[u8]) -> (Name, bool) {
     } else {
         // Unique enough between concurrent starts: the names only need to
         // differ, as the directory is the user's own.
-        // SAFETY: rdtsc reads the time-stamp counter, available on x86-64.
-        let tsc = unsafe { core::arch::x86_64::_rdtsc() };
+        let tsc = sys::ticks();
         tsc ^ ((&raw const bytes) as usize as u64).rotate_left(32)
     };
     let mut tmp = Name::new();

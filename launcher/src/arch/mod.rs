@@ -1,6 +1,6 @@
 //! The architecture-specific half of the variant model, behind one seam.
 //!
-//! Each architecture module (`x86_64`; `aarch64` joins it the same way)
+//! Each architecture module (`x86_64`, `aarch64`)
 //! defines, as plain data compiled on every host (the CLI on x86-64 packs
 //! bundles for other architectures too):
 //!
@@ -18,30 +18,61 @@
 //! [`native`] is the module of the architecture this is compiled for.
 //! [`Arch`] gives the CLI the same data by value, chosen by target triple.
 
+pub mod aarch64;
 pub mod x86_64;
 
+#[cfg(target_arch = "aarch64")]
+pub use aarch64 as native;
 #[cfg(target_arch = "x86_64")]
 pub use x86_64 as native;
 
 /// The architecture this is compiled for.
 #[cfg(target_arch = "x86_64")]
 pub const NATIVE: Arch = Arch::X86_64;
+/// The architecture this is compiled for.
+#[cfg(target_arch = "aarch64")]
+pub const NATIVE: Arch = Arch::Aarch64;
+
+/// The CPU as the log line and the launcher's messages name it: on x86-64
+/// its psABI level (`x86-64-v3`), as before variants; on aarch64, which has
+/// no such levels, `aarch64` and the features of [`aarch64::FEATURES`] it
+/// has (`aarch64 with crc dotprod fp16 lse rcpc rdm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuName(pub crate::features::FeatureSet);
+
+impl core::fmt::Display for CpuName {
+    #[cfg(target_arch = "x86_64")]
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", crate::level::Level::of(self.0))
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("aarch64")?;
+        if !self.0.is_empty() {
+            write!(f, " with {}", self.0.names(aarch64::name, " "))?;
+        }
+        Ok(())
+    }
+}
 
 /// An architecture the launcher supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
     X86_64,
+    Aarch64,
 }
 
 impl Arch {
     /// Every architecture.
-    pub const ALL: &'static [Arch] = &[Arch::X86_64];
+    pub const ALL: &'static [Arch] = &[Arch::X86_64, Arch::Aarch64];
 
     /// The architecture of a target triple (`x86_64-unknown-linux-gnu`).
     pub fn of_triple(triple: &str) -> Option<Arch> {
         let cpu = triple.split('-').next()?;
         match cpu {
             "x86_64" => Some(Arch::X86_64),
+            "aarch64" => Some(Arch::Aarch64),
             _ => None,
         }
     }
@@ -50,6 +81,7 @@ impl Arch {
     pub const fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
         }
     }
 
@@ -57,6 +89,7 @@ impl Arch {
     pub fn feature_count(self) -> usize {
         match self {
             Arch::X86_64 => x86_64::FEATURES.len(),
+            Arch::Aarch64 => aarch64::FEATURES.len(),
         }
     }
 
@@ -64,6 +97,7 @@ impl Arch {
     pub fn feature_name(self, index: usize) -> Option<&'static str> {
         match self {
             Arch::X86_64 => x86_64::name(index),
+            Arch::Aarch64 => aarch64::name(index),
         }
     }
 
@@ -72,6 +106,7 @@ impl Arch {
     pub fn namer(self) -> fn(usize) -> Option<&'static str> {
         match self {
             Arch::X86_64 => x86_64::name,
+            Arch::Aarch64 => aarch64::name,
         }
     }
 
@@ -79,6 +114,7 @@ impl Arch {
     pub fn feature_index(self, name: &str) -> Option<usize> {
         match self {
             Arch::X86_64 => x86_64::index(name),
+            Arch::Aarch64 => aarch64::index(name),
         }
     }
 
@@ -86,6 +122,7 @@ impl Arch {
     pub fn ignored(self) -> &'static [&'static str] {
         match self {
             Arch::X86_64 => x86_64::IGNORED,
+            Arch::Aarch64 => aarch64::IGNORED,
         }
     }
 
@@ -93,6 +130,7 @@ impl Arch {
     pub fn baseline_cpu(self) -> &'static str {
         match self {
             Arch::X86_64 => x86_64::BASELINE_CPU,
+            Arch::Aarch64 => aarch64::BASELINE_CPU,
         }
     }
 
@@ -100,6 +138,7 @@ impl Arch {
     pub fn table_id(self) -> u64 {
         match self {
             Arch::X86_64 => x86_64::TABLE_ID,
+            Arch::Aarch64 => aarch64::TABLE_ID,
         }
     }
 }
@@ -112,6 +151,7 @@ mod tests {
     fn triples() {
         assert_eq!(Arch::of_triple("x86_64-unknown-linux-gnu"), Some(Arch::X86_64));
         assert_eq!(Arch::of_triple("x86_64-unknown-linux-musl"), Some(Arch::X86_64));
+        assert_eq!(Arch::of_triple("aarch64-unknown-linux-gnu"), Some(Arch::Aarch64));
         assert_eq!(Arch::of_triple("i686-unknown-linux-gnu"), None);
         assert_eq!(Arch::of_triple(""), None);
     }

@@ -805,6 +805,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn this_host_is_detected() {
         let cpu = detect();
         // Every x86-64 CPU this runs on has SSE3 and CMPXCHG16B (qemu64
