@@ -368,8 +368,10 @@ fn rust_str(s: &str) -> String {
 pub enum PackCompression {
     /// Each distinct build as it is.
     None,
-    /// The x86-64 build LZ-compressed, the others as LZ deltas against it
-    /// (each kept stored where that saves less than an eighth).
+    /// The baseline build LZ-compressed, each other build LZ-compressed
+    /// alone or as an LZ delta against a build stored alone (see
+    /// `compress_blobs`); each kept stored where that saves less than an
+    /// eighth.
     #[default]
     Lz,
 }

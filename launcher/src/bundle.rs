@@ -14,7 +14,12 @@ pub enum Compression {
     Stored,
     /// A [`codec`] stream with no reference.
     Lz,
-    /// A [`codec`] stream against the decoded x86-64 build (the blob's `base`).
+    /// A [`codec`] stream against another build, the blob's `base`:
+    /// `multiarch pack` picks, per blob, the build that gives the smallest
+    /// stream among those it stores alone, so the base is never a delta
+    /// itself and a decode is at most two (the base's, then this one's).
+    /// [`Blob::decode`] relies on that: it refuses a delta whose base is a
+    /// delta (the bundle is then damaged) rather than recurse.
     LzDelta,
 }
 
@@ -49,7 +54,9 @@ pub struct Blob {
     pub check: u64,
     /// How `data` is encoded.
     pub compression: Compression,
-    /// The blob a [`Compression::LzDelta`] stream refers to: the x86-64 build.
+    /// The blob a [`Compression::LzDelta`] stream refers to: any blob
+    /// stored alone (stored or [`Compression::Lz`]), often not the
+    /// baseline's (e.g. `sapphirerapids` against `x86-64-v4`); never a delta.
     pub base: Option<&'static Blob>,
 }
 
