@@ -613,9 +613,10 @@ pub fn pack(args: &PackArgs) -> Result<String> {
 /// (the base's) it costs at a cold start. Measured on the 33 MB builds of
 /// `bench/peers/workload_big` (`codec_probe`, see BENCHMARKS.md): the base
 /// decodes in about 10 ms and a delta decodes about 3 ms slower than the
-/// same build alone, so a delta adds about 13 ms, once per user and machine
-/// (never with a prepared install); 33 MB / 64 = 0.5 MB is what a 40 Mbit/s
-/// download moves in 100 ms, several times that. The old rule (a delta must
+/// same build alone, so a delta adds about 13 ms idle (25-35 ms measured on
+/// a loaded 2-core machine), once per user and machine (never with a
+/// prepared install); 33 MB / 64 = 0.5 MB is what a 40 Mbit/s download
+/// moves in 100 ms, several times that. The old rule (a delta must
 /// halve the standalone stream) stored every build of that program alone.
 pub const DELTA_MIN_SAVING_DIV: usize = 64;
 
@@ -645,7 +646,17 @@ struct Candidate {
 /// deltas are only against the baseline's blob).
 fn compress_blobs(blobs: &mut [Packed], baseline: usize, requires: &[FeatureSet]) {
     let n = blobs.len();
-    let candidates: Vec<Vec<usize>> = (0..n).map(|i| delta_bases(i, baseline, requires)).collect();
+    // Every set of blobs stored alone is tried up to this many others.
+    const MAX_TRIED: usize = 16;
+    let candidates: Vec<Vec<usize>> = (0..n)
+        .map(|i| {
+            let mut bases = delta_bases(i, baseline, requires);
+            if n > MAX_TRIED + 1 {
+                bases.truncate(1);
+            }
+            bases
+        })
+        .collect();
     // Borrowed, not copied: the blobs are only read until every job is done.
     let mut jobs: Vec<Job> = Vec::new();
     let mut job_bases: Vec<Option<usize>> = Vec::new();
@@ -685,7 +696,7 @@ fn compress_blobs(blobs: &mut [Packed], baseline: usize, requires: &[FeatureSet]
             .min_by_key(|&(_, cost)| cost)
     };
     let others: Vec<usize> = (0..n).filter(|&i| i != baseline).collect();
-    let chosen: Vec<bool> = if others.len() <= 16 {
+    let chosen: Vec<bool> = if others.len() <= MAX_TRIED {
         let mut best: Option<(usize, u32)> = None;
         for mask in 0..1u32 << others.len() {
             let is_alone = |j: usize| {
@@ -1113,6 +1124,22 @@ mod tests {
         assert_eq!(blobs[2].compression, Compression::Lz);
         for i in 0..blobs.len() {
             assert!(decoded(&blobs, i) == blobs[i].data, "blob {i}");
+        }
+    }
+
+    #[test]
+    fn beyond_sixteen_other_blobs_deltas_are_against_the_baseline() {
+        // 18 blobs: 17 others, more than every set of bases can be tried
+        // for. Each is the baseline's bytes with its own edits.
+        let base = tokens(1, 20_000);
+        let mut blobs: Vec<Packed> = (0..17).map(|k| packed(edited(&base, 3 + k, 997))).collect();
+        blobs.push(packed(base));
+        let requires: Vec<FeatureSet> =
+            (0..18).map(|k| features(&(0..17 - k.min(17)).collect::<Vec<_>>())).collect();
+        compress_blobs(&mut blobs, 17, &requires);
+        for (i, b) in blobs.iter().enumerate().take(17) {
+            assert_eq!((b.compression, b.base), (Compression::LzDelta, Some(17)), "blob {i}");
+            assert!(decoded(&blobs, i) == b.data, "blob {i}");
         }
     }
 
