@@ -611,12 +611,13 @@ pub fn pack(args: &PackArgs) -> Result<String> {
 /// A delta must save at least its base's decoded size divided by this, in
 /// bytes, over the blob's standalone stream: the price of the second decode
 /// (the base's) it costs at a cold start. Measured on the 33 MB builds of
-/// `bench/peers/workload_big` (`codec_probe`, see BENCHMARKS.md): the base
-/// decodes in about 10 ms and a delta decodes about 3 ms slower than the
-/// same build alone, so a delta adds about 13 ms idle (25-35 ms measured on
-/// a loaded 2-core machine), once per user and machine (never with a
-/// prepared install); 33 MB / 64 = 0.5 MB is what a 40 Mbit/s download
-/// moves in 100 ms, several times that. The old rule (a delta must
+/// `bench/peers/workload_big` (BENCHMARKS.md, "Delta bases"): the base
+/// decodes in 10-15 ms and a delta 2-7 ms slower than the same build alone
+/// (`codec_probe`), and the launcher's cold start of a delta variant took
+/// 30 ms longer than of a build stored alone (the base's mapping faulted in
+/// too; load average 3.3), once per user and machine (never with a prepared
+/// install); 33 MB / 64 = 0.5 MB is what a 40 Mbit/s download moves in
+/// 100 ms, several times that. The old rule (a delta must
 /// halve the standalone stream) stored every build of that program alone.
 pub const DELTA_MIN_SAVING_DIV: usize = 64;
 

@@ -16,10 +16,10 @@
 //! never deltas themselves, so a cold start decodes at most two streams
 //! (`Blob::decode` refuses a chain). A delta is kept only where it saves at
 //! least the reference's size / 64 over the build's standalone stream: the
-//! second decode adds about 13 ms at a cold start for a 33 MB build (the
-//! reference's 10 ms, and a delta decodes about 3 ms slower than a stream
-//! alone), once per user and machine and never with a prepared install,
-//! while 33 MB / 64 = 0.5 MB is about 100 ms of a 40 Mbit/s download. On
+//! second decode added 30 ms to a cold start of a 33 MB build (the
+//! reference's decode and mapping; load average 3.3), once per user and
+//! machine and never with a prepared install, while 33 MB / 64 = 0.5 MB is
+//! about 100 ms of a 40 Mbit/s download. On
 //! the six 33 MB builds of `bench/variants.sh` `sapphirerapids` is 0.157x
 //! against `x86-64-v4` where alone it is 0.279x (and 0.28x against
 //! `x86-64`, hence the old rule, a delta against the baseline that must
