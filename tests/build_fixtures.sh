@@ -11,6 +11,10 @@
 #     fleet     variants x86-64, x86-64-v3, znver4, sapphirerapids, packed
 #               with --rustc (issue 12), statically linked, compressed
 #     capped    v1 v3 v4 with --cap x86-64-v3, statically linked, compressed
+#     shared    v1 v3 v4, compressed, their builds padded with 512 KiB of
+#               noise, the same for v3 and v4 (other for v1): one of v3 and
+#               v4 is stored alone and the other is a delta against it, not
+#               against the baseline's build (issue 12)
 # Usage: tests/build_fixtures.sh [OUT]   (default: <target>/fixtures)
 # <target> is Cargo's target directory (`cargo metadata`: honours
 # CARGO_TARGET_DIR and build.target-dir), where the tools are built.
@@ -46,6 +50,17 @@ for level in x86-64 x86-64-v4; do
   { cat "$out/payload-$level"; seq 1 300000 | sed "s/^/$level padding line /"; } > "$out/big-payload-$level.tmp"
   chmod +x "$out/big-payload-$level.tmp"
   mv "$out/big-payload-$level.tmp" "$out/big-payload-$level"
+done
+
+# shared: noise from perl's seeded generator, the same on every run (an
+# unchanged bundle is not rebuilt).
+for level in x86-64 x86-64-v3 x86-64-v4; do
+  seed=2
+  if [ "$level" = x86-64 ]; then seed=1; fi
+  { cat "$out/payload-$level"; perl -e "srand($seed); print pack('C*', map { int rand 256 } 1..524288)"; } \
+    > "$out/shared-payload-$level.tmp"
+  chmod +x "$out/shared-payload-$level.tmp"
+  mv "$out/shared-payload-$level.tmp" "$out/shared-payload-$level"
 done
 
 # bundle NAME RUSTFLAGS COMPRESSION VARIANT... (PAYLOAD: the builds' file
@@ -87,4 +102,5 @@ TABLE_VERSION=3 bundle v1v3 "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3
 PAYLOAD=big-payload bundle big "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v4
 PACK_RUSTC=${RUSTC:-rustc} bundle fleet "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3 znver4 sapphirerapids
 PACK_CAP=x86-64-v3 bundle capped "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3 x86-64-v4
+PAYLOAD=shared-payload bundle shared "-Ctarget-feature=+crt-static" lz x86-64 x86-64-v3 x86-64-v4
 echo "fixtures in $out"

@@ -169,38 +169,45 @@ impl fmt::Display for BlobError {
 
 impl std::error::Error for BlobError {}
 
-/// The index of the baseline's blob (the last variant's), the one deltas
-/// refer to. The table guarantees it exists and is no delta.
-fn base_index(parsed: &Parsed) -> usize {
-    parsed.meta.base()
+/// The blob that blob `i` is a delta against, if it is a delta. The table
+/// guarantees that base exists and is no delta itself.
+fn base_index(parsed: &Parsed, i: usize) -> Option<usize> {
+    parsed.meta.blobs.get(i).and_then(|b| b.base)
 }
 
 /// Decodes blob `i` of a parsed bundle (its base first, for a delta) and
 /// checks its size, checksum and hash.
 pub fn decode(parsed: &Parsed, bytes: &[u8], i: usize) -> Result<Vec<u8>, BlobError> {
-    decode_with_base(parsed, bytes, i, || decode(parsed, bytes, base_index(parsed)))
+    decode_with_base(parsed, bytes, i, |b| decode(parsed, bytes, b))
 }
 
-/// Decodes every blob, the base once however many deltas refer to it.
+/// Decodes every blob, each base once however many deltas refer to it.
 pub fn decode_all(parsed: &Parsed, bytes: &[u8]) -> Vec<Result<Vec<u8>, BlobError>> {
-    let base_i = base_index(parsed);
-    let base = decode(parsed, bytes, base_i);
-    (0..parsed.meta.blobs.len())
-        .map(|i| {
-            if i == base_i {
-                return base.clone();
-            }
-            decode_with_base(parsed, bytes, i, || base.clone())
-        })
-        .collect()
+    let n = parsed.meta.blobs.len();
+    // Bases first: no base is a delta, so each decodes on its own.
+    let mut done: Vec<Option<Result<Vec<u8>, BlobError>>> = vec![None; n];
+    for (i, slot) in done.iter_mut().enumerate() {
+        if base_index(parsed, i).is_none() {
+            *slot = Some(decode(parsed, bytes, i));
+        }
+    }
+    for i in 0..n {
+        if done[i].is_none() {
+            let result = decode_with_base(parsed, bytes, i, |b| {
+                done.get(b).cloned().flatten().unwrap_or(Err(BlobError::Base(b)))
+            });
+            done[i] = Some(result);
+        }
+    }
+    done.into_iter().map(|r| r.unwrap_or(Err(BlobError::Codec(DecodeError::BadOffset)))).collect()
 }
 
-/// Decodes blob `i`, asking `base` for the decoded baseline build if it is a delta.
+/// Decodes blob `i`, asking `base` for the decoded base build (by index) if it is a delta.
 fn decode_with_base(
     parsed: &Parsed,
     bytes: &[u8],
     i: usize,
-    base: impl FnOnce() -> Result<Vec<u8>, BlobError>,
+    base: impl FnOnce(usize) -> Result<Vec<u8>, BlobError>,
 ) -> Result<Vec<u8>, BlobError> {
     let blob = &parsed.meta.blobs[i];
     let stored = &bytes[parsed.ranges[i].clone()];
@@ -214,11 +221,15 @@ fn decode_with_base(
         }
         Compression::Lz => crate::decode_blob(stored, &[], size).map_err(BlobError::Codec)?,
         Compression::LzDelta => {
-            let base_i = base_index(parsed);
-            if base_i == i {
+            // Chains of one: a base that is a delta (or the blob itself) is
+            // refused, so a damaged table cannot make this recurse.
+            let base_i = base_index(parsed, i).unwrap_or(i);
+            if base_i == i
+                || parsed.meta.blobs.get(base_i).is_none_or(|b| b.compression == Compression::LzDelta)
+            {
                 return Err(BlobError::Base(base_i));
             }
-            let reference = base().map_err(|_| BlobError::Base(base_i))?;
+            let reference = base(base_i).map_err(|_| BlobError::Base(base_i))?;
             crate::decode_blob(stored, &reference, size).map_err(BlobError::Codec)?
         }
     };

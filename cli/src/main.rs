@@ -115,8 +115,11 @@ Reads one build per variant, hashes it, stores identical builds once, and
 writes FILE.rs: a crate root (#![no_main]) that embeds each build with
 include_bytes! through a path relative to FILE.rs, for a binary crate that
 depends on the `multiarch_launcher` crate. With --compression lz (the
-default) the baseline build is LZ-compressed and the others stored as LZ
-deltas against it, in DIR/blob<N>.lz files. Every check comes first: on an
+default) the baseline build is LZ-compressed and each other build stored
+as an LZ delta against the nearest build stored alone (the baseline's or
+another: the one giving the smallest bundle) where that saves at least that
+build's size / 64, else compressed alone, in DIR/blob<N>.lz files; a delta's
+base is never a delta, so a cold start decodes at most two builds. Every check comes first: on an
 error nothing is written.
 
 A variant is a name, the rustc codegen flags that made its build
@@ -273,12 +276,13 @@ fn cmd_inspect(mut parser: lexopt::Parser) -> Result<()> {
                 let levels: Vec<&str> =
                     names.iter().rev().copied().filter(|n| multiarch_launcher::Level::parse(n.as_bytes()).is_some()).collect();
                 format!(
-                    "{{\"variants\": [{}], \"levels\": [{}], \"size\": {}, \"stored_size\": {}, \"compression\": \"{}\", \"sha256\": \"{}\", \"section\": {}}}",
+                    "{{\"variants\": [{}], \"levels\": [{}], \"size\": {}, \"stored_size\": {}, \"compression\": \"{}\", \"base\": {}, \"sha256\": \"{}\", \"section\": {}}}",
                     list(&names),
                     list(&levels),
                     b.size,
                     b.stored_size,
                     b.compression.name(),
+                    b.base.map_or("null".to_owned(), |base| base.to_string()),
                     sha256::hex(&b.sha256),
                     json_str(&b.section)
                 )
@@ -317,14 +321,15 @@ fn cmd_inspect(mut parser: lexopt::Parser) -> Result<()> {
             let requires = if v.requires.is_empty() { "-".to_owned() } else { v.requires.join(" ") };
             out.push_str(&format!("{:<name_w$}  {:<4}  {:<flags_w$}  {requires}\n", v.name, v.blob, v.flags));
         }
-        out.push_str("\nblob  variants                        size      stored  compression  sha256\n");
+        out.push_str("\nblob  variants                        size      stored  compression  base  sha256\n");
         for (i, b) in m.blobs.iter().enumerate() {
             out.push_str(&format!(
-                "{i:<5} {:<30} {:>9} {:>11}  {:<11}  {}\n",
+                "{i:<5} {:<30} {:>9} {:>11}  {:<11}  {:<4}  {}\n",
                 m.blob_variants(i).join(" "),
                 b.size,
                 b.stored_size,
                 b.compression.name(),
+                b.base.map_or("-".to_owned(), |base| base.to_string()),
                 sha256::hex(&b.sha256)
             ));
         }

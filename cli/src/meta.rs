@@ -15,9 +15,12 @@
 //!                     `requires` holds (multiarch_launcher::arch)
 //! blob count u32      1..=64
 //! per blob, in section order:
-//!   compression  u8   0 = stored, 1 = lz, 2 = lz delta against the base:
-//!                     the blob of the last variant
-//!   reserved     u8   0
+//!   compression  u8   0 = stored, 1 = lz, 2 = lz delta against its base
+//!   base         u8   a delta's base: 0 = the baseline's blob (the last
+//!                     variant's), n = blob n - 1; 0 for other blobs. The
+//!                     base is never a delta itself (a decode is at most
+//!                     the base's and the delta's). Tables written before
+//!                     deltas could have other bases hold 0 here.
 //!   reserved     u16  0
 //!   size         u64  decoded size
 //!   stored_size  u64  size in its section
@@ -44,6 +47,8 @@
 //! only in version 4, and no variant list: the reader makes one variant per
 //! level, named `x86-64` .. `x86-64-v4`, with that level's `-Ctarget-cpu`
 //! and features. The base of a delta there is the x86-64 build's blob.
+//! Their readers, and version 5 readers older than the `base` field, reject
+//! a table whose deltas have another base (its byte is "reserved" to them).
 
 use core::fmt;
 use multiarch_launcher::Compression;
@@ -110,6 +115,9 @@ pub struct BlobMeta {
     pub check: Option<u64>,
     /// The ELF section that holds the stored bytes.
     pub section: String,
+    /// For a [`Compression::LzDelta`] blob, the index of the blob it is a
+    /// delta against (never itself a delta); `None` for the others.
+    pub base: Option<usize>,
 }
 
 /// Why a table could not be read.
@@ -208,6 +216,12 @@ impl Meta {
                 _ => return Err(OnlyLevels(v.name.clone())),
             }
         }
+        if let Some(b) = self.blobs.iter().find(|b| b.base.is_some_and(|base| base != self.base())) {
+            return Err(OnlyLevels(format!(
+                "{} (a delta against another build than x86-64's, which they cannot record)",
+                b.section
+            )));
+        }
         let mut out = self.head(version);
         for (b, mask) in self.blobs.iter().zip(masks) {
             out.push(mask);
@@ -240,7 +254,8 @@ impl Meta {
         let mut out = self.head(5);
         for b in &self.blobs {
             out.push(compression_code(b.compression));
-            out.push(0);
+            // 0 for the baseline's blob: such tables read as before.
+            out.push(b.base.filter(|&base| base != self.base()).map_or(0, |base| base as u8 + 1));
             out.extend_from_slice(&0u16.to_le_bytes());
             out.extend_from_slice(&b.size.to_le_bytes());
             out.extend_from_slice(&b.stored_size.to_le_bytes());
@@ -303,8 +318,10 @@ impl Meta {
                 2 => Compression::LzDelta,
                 _ => return Err(MetaError::Invalid("compression")),
             };
-            if version >= 5 && r.take(1, "reserved field")?[0] != 0 {
-                return Err(MetaError::Invalid("reserved field"));
+            // 0 = the baseline's blob, resolved once the variants are read.
+            let base_code = if version >= 5 { r.take(1, "delta base")?[0] } else { 0 };
+            if base_code != 0 && (compression != Compression::LzDelta || u32::from(base_code) > count) {
+                return Err(MetaError::Invalid("delta base"));
             }
             if r.u16("reserved field")? != 0 {
                 return Err(MetaError::Invalid("reserved field"));
@@ -318,7 +335,8 @@ impl Meta {
             if !section.starts_with(SECTION) {
                 return Err(MetaError::Invalid("section name"));
             }
-            blobs.push(BlobMeta { compression, size, stored_size, sha256, check, section });
+            let base = (base_code > 0).then(|| usize::from(base_code) - 1);
+            blobs.push(BlobMeta { compression, size, stored_size, sha256, check, section, base });
         }
         let mut cap = None;
         let variants = if version >= 5 {
@@ -375,14 +393,29 @@ impl Meta {
         if !r.0.is_empty() {
             return Err(MetaError::Invalid("length (bytes after the last variant)"));
         }
-        let meta = Meta { program, label, rustc, target, variants, blobs, cap };
+        let mut meta = Meta { program, label, rustc, target, variants, blobs, cap };
         if meta.blobs[meta.base()].compression == Compression::LzDelta {
             return Err(MetaError::Invalid("compression (the baseline build cannot be a delta)"));
+        }
+        let baseline = meta.base();
+        for b in &mut meta.blobs {
+            if b.compression == Compression::LzDelta {
+                b.base = b.base.or(Some(baseline));
+            }
+        }
+        // Chains of one: a delta's base is stored alone (never itself).
+        if meta
+            .blobs
+            .iter()
+            .any(|b| b.base.is_some_and(|base| meta.blobs[base].compression == Compression::LzDelta))
+        {
+            return Err(MetaError::Invalid("delta base (a delta against a delta)"));
         }
         Ok(meta)
     }
 
-    /// The base of the deltas: the last variant's blob.
+    /// The baseline's blob (the last variant's): the base of the deltas in
+    /// tables of version 3 and 4, and never a delta.
     pub fn base(&self) -> usize {
         self.variants.last().map_or(0, |v| v.blob)
     }
@@ -487,6 +520,7 @@ mod tests {
             sha256: [sha; 32],
             check: Some(0x1234_5678_9abc_def0 + u64::from(sha)),
             section: format!(".multiarch.blob.{section}"),
+            base: None,
         }
     }
 
@@ -552,6 +586,61 @@ mod tests {
         assert_eq!(f.variant("fast").unwrap().requires, ["aes", "avx2", "sha"]);
         assert!(f.variant("v3").is_none());
         assert_eq!(f.embedded(), "v1 fast znver4");
+    }
+
+    /// Blob 2 (znver4) a delta against blob 1 (fast), blob 1 against the
+    /// baseline's (blob 0): a chain.
+    fn deltas() -> Meta {
+        let mut m = fleet();
+        m.blobs[2].compression = Compression::LzDelta;
+        m.blobs[2].base = Some(1);
+        m.blobs[1].compression = Compression::LzDelta;
+        m.blobs[1].base = Some(0);
+        m.blobs[0].compression = Compression::Lz;
+        m
+    }
+
+    #[test]
+    fn delta_bases_round_trip_and_chains_are_refused() {
+        // A delta against the baseline's blob keeps the byte 0 (as tables
+        // written before other bases); another base is its index + 1.
+        let mut m = deltas();
+        m.blobs[1].compression = Compression::Lz;
+        m.blobs[1].base = None;
+        let bytes = m.encode();
+        assert_eq!(Meta::decode(&bytes).unwrap(), m);
+        // Magic, version, four strings, the blob count; then blobs of 81
+        // bytes (their section names are 17 bytes long).
+        let strings: usize = [&m.program, &m.label, &m.rustc, &m.target].iter().map(|s| 4 + s.len()).sum();
+        let blob2 = 8 + 2 + strings + 4 + 2 * 81;
+        assert_eq!(bytes[blob2..blob2 + 2], [2, 2], "lz delta, base blob 1");
+        let mut against_baseline = deltas();
+        against_baseline.blobs[2].compression = Compression::Stored;
+        against_baseline.blobs[2].base = None;
+        let bytes = against_baseline.encode();
+        assert_eq!(bytes[blob2 - 81..blob2 - 81 + 2], [2, 0], "lz delta, base the baseline's");
+        assert_eq!(Meta::decode(&bytes).unwrap(), against_baseline);
+        // Tables versions 3 and 4 cannot say the base is not x86-64's.
+        let mut lv = levels();
+        lv.blobs[0].compression = Compression::LzDelta;
+        lv.blobs[0].base = Some(1);
+        assert_eq!(Meta::decode(&lv.encode_version(4).unwrap()).unwrap(), lv);
+        let mut other = levels();
+        other.blobs.push(blob(9, 13, 2));
+        other.variants[3].blob = 2;
+        other.blobs[0].compression = Compression::LzDelta;
+        other.blobs[0].base = Some(1);
+        assert!(other.encode_version(4).unwrap_err().to_string().contains("x86-64's"));
+        // A delta against a delta, a base out of range, a base on a non-delta.
+        let invalid = |bytes: Vec<u8>| Meta::decode(&bytes).unwrap_err();
+        assert_eq!(invalid(deltas().encode()), MetaError::Invalid("delta base (a delta against a delta)"));
+        let mut bytes = m.encode();
+        bytes[blob2 + 1] = 4;
+        assert_eq!(invalid(bytes.clone()), MetaError::Invalid("delta base"));
+        bytes[blob2 + 1] = 3;
+        assert_eq!(invalid(bytes.clone()), MetaError::Invalid("delta base (a delta against a delta)"));
+        bytes[blob2] = 1;
+        assert_eq!(invalid(bytes), MetaError::Invalid("delta base"));
     }
 
     #[test]

@@ -377,8 +377,10 @@ fn rust_str(s: &str) -> String {
 pub enum PackCompression {
     /// Each distinct build as it is.
     None,
-    /// The x86-64 build LZ-compressed, the others as LZ deltas against it
-    /// (each kept stored where that saves less than an eighth).
+    /// The baseline build LZ-compressed, each other build LZ-compressed
+    /// alone or as an LZ delta against a build stored alone (see
+    /// `compress_blobs`); each kept stored where that saves less than an
+    /// eighth.
     #[default]
     Lz,
 }
@@ -403,6 +405,8 @@ struct Packed {
     /// Where `include_bytes!` finds the stored bytes, from the output's directory.
     rel: PathBuf,
     compression: Compression,
+    /// For a delta, the blob it is encoded against (stored alone).
+    base: Option<usize>,
     /// The encoded bytes, when compressed.
     encoded: Option<Vec<u8>>,
 }
@@ -449,6 +453,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
                     data,
                     rel,
                     compression: Compression::Stored,
+                    base: None,
                     encoded: None,
                 });
                 blobs.len() - 1
@@ -456,9 +461,15 @@ pub fn pack(args: &PackArgs) -> Result<String> {
         };
         table.push(index);
     }
-    // The baseline's build: the delta base, and the rustc version shown.
+    // The baseline's build: always stored alone, and the rustc version shown.
     let base = table.last().copied().unwrap_or(0);
     let rustc = rustc_of(&blobs[base].data);
+    // Each blob's required features: those of its best variant.
+    let mut requires = vec![None; blobs.len()];
+    for (v, &b) in variants.iter().zip(&table) {
+        requires[b] = requires[b].or(Some(v.requires));
+    }
+    let requires: Vec<FeatureSet> = requires.into_iter().map(Option::unwrap_or_default).collect();
 
     let blob_dir = args.blob_dir.clone().unwrap_or_else(|| {
         let mut d = args.out.as_os_str().to_owned();
@@ -466,7 +477,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
         PathBuf::from(d)
     });
     if args.compression == PackCompression::Lz {
-        compress_blobs(&mut blobs, base);
+        compress_blobs(&mut blobs, base, &requires);
     }
 
     let meta = Meta {
@@ -494,6 +505,7 @@ pub fn pack(args: &PackArgs) -> Result<String> {
                 sha256: b.hash,
                 check: Some(b.check),
                 section: blob_section(i),
+                base: b.base,
             })
             .collect(),
         cap: cap.as_ref().map(|(name, _)| name.clone()),
@@ -522,8 +534,10 @@ pub fn pack(args: &PackArgs) -> Result<String> {
     for (i, b) in blobs.iter().enumerate() {
         let rel = b.rel.to_str().with_context(|| format!("{} is not UTF-8", b.rel.display()))?;
         let hash_bytes: Vec<String> = b.hash.iter().map(|x| format!("0x{x:02x}")).collect();
-        let base_ref =
-            if b.compression == Compression::LzDelta { format!("Some(&BLOB_{base})") } else { "None".into() };
+        let base_ref = match b.base {
+            Some(base) if b.compression == Compression::LzDelta => format!("Some(&BLOB_{base})"),
+            _ => "None".into(),
+        };
         let _ = writeln!(src, "// sha256 {}", sha256::hex(&b.hash));
         let _ = writeln!(src, "#[link_section = {}]", rust_str(&blob_section(i)));
         let _ = writeln!(
@@ -603,56 +617,156 @@ pub fn pack(args: &PackArgs) -> Result<String> {
     Ok(src)
 }
 
-/// Compresses every blob: the base alone, the others as deltas against it,
-/// or alone where the delta does not pay for decoding the base too. A blob
-/// stays stored where compression would save less than an eighth.
-fn compress_blobs(blobs: &mut [Packed], base: usize) {
-    // Borrowed, not copied: the blobs are only read until every job is done.
-    let base_data: &[u8] = &blobs[base].data;
-    let jobs: Vec<Job> = blobs
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (i, b.data.as_slice(), if i == base { &[][..] } else { base_data }))
-        .collect();
-    let mut encoded: Vec<Option<(Compression, Vec<u8>)>> = vec![None; blobs.len()];
-    for (i, stream) in encode_parallel(&jobs) {
-        encoded[i] = Some((if i == base { Compression::Lz } else { Compression::LzDelta }, stream));
-    }
-    // A delta costs a second decode at a cold start (the base first), so it
-    // must at least halve what the build takes compressed alone. Builds of
-    // the same code for two levels mostly differ throughout (other
-    // instructions, so other offsets everywhere): a 33 MB build's delta was
-    // 0.86x its standalone stream, while a small program's, mostly the
-    // precompiled std shared by all levels, was 0.17x. The standalone stream
-    // is only encoded where the base's ratio says the delta may not halve it.
-    let base_ratio =
-        encoded[base].as_ref().map_or(1.0, |(_, e)| e.len() as f64 / base_data.len().max(1) as f64);
-    let retry: Vec<Job> = jobs
-        .iter()
-        .filter(|(i, data, _)| {
-            let delta = encoded[*i].as_ref().map_or(0, |(_, e)| e.len());
-            *i != base && delta as f64 * 2.0 > data.len() as f64 * base_ratio
-        })
-        .map(|&(i, data, _)| (i, data, &[][..]))
-        .collect();
-    for (i, alone) in encode_parallel(&retry) {
-        if let Some((compression, delta)) = &mut encoded[i] {
-            if delta.len() * 2 > alone.len() {
-                *compression = Compression::Lz;
-                *delta = alone;
+/// A delta must save at least its base's decoded size divided by this, in
+/// bytes, over the blob's standalone stream: the price of the second decode
+/// (the base's) it costs at a cold start. Measured on the 33 MB builds of
+/// `bench/peers/workload_big` (BENCHMARKS.md, "Delta bases"): the base
+/// decodes in 10-15 ms and a delta 2-7 ms slower than the same build alone
+/// (`codec_probe`), and the launcher's cold start of a delta variant took
+/// 30 ms longer than of a build stored alone (the base's mapping faulted in
+/// too; load average 3.3), once per user and machine (never with a prepared
+/// install); 33 MB / 64 = 0.5 MB is what a 40 Mbit/s download moves in
+/// 100 ms, several times that. The old rule (a delta must
+/// halve the standalone stream) stored every build of that program alone.
+pub const DELTA_MIN_SAVING_DIV: usize = 64;
+
+/// How many other non-baseline blobs, nearest by required features, each
+/// blob is tried against as a delta base (besides the baseline's).
+pub const NEAREST_BASES: usize = 2;
+
+/// A delta tried: its base and its stream.
+struct Candidate {
+    base: usize,
+    stream: Vec<u8>,
+}
+
+/// Compresses every blob, choosing which are stored alone (LZ, or as they
+/// are where LZ saves less than an eighth) and which as deltas. Every delta
+/// is against a blob stored alone, never another delta, so that a cold
+/// start decodes at most two streams (the launcher and `Meta::decode`
+/// refuse a delta against a delta). The baseline's blob is always alone.
+///
+/// Each other blob is encoded alone, against the baseline's blob, and
+/// against the [`NEAREST_BASES`] other blobs whose required features are
+/// nearest (largest share of features in common; ties: the better one
+/// first). Then the set of blobs stored alone is chosen to minimise the
+/// bundle's size, each delta counted with a surcharge of its base's size
+/// divided by [`DELTA_MIN_SAVING_DIV`], so a delta is kept only where it
+/// saves at least that much (every set is tried up to 16 blobs; beyond,
+/// deltas are only against the baseline's blob).
+fn compress_blobs(blobs: &mut [Packed], baseline: usize, requires: &[FeatureSet]) {
+    let n = blobs.len();
+    // Every set of blobs stored alone is tried up to this many others.
+    const MAX_TRIED: usize = 16;
+    let candidates: Vec<Vec<usize>> = (0..n)
+        .map(|i| {
+            let mut bases = delta_bases(i, baseline, requires);
+            if n > MAX_TRIED + 1 {
+                bases.truncate(1);
             }
+            bases
+        })
+        .collect();
+    // Borrowed, not copied: the blobs are only read until every job is done.
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut job_bases: Vec<Option<usize>> = Vec::new();
+    for (i, b) in blobs.iter().enumerate() {
+        jobs.push((i, b.data.as_slice(), &[][..]));
+        job_bases.push(None);
+        for &j in &candidates[i] {
+            jobs.push((i, b.data.as_slice(), blobs[j].data.as_slice()));
+            job_bases.push(Some(j));
         }
     }
-    for (b, enc) in blobs.iter_mut().zip(encoded) {
-        let Some((compression, stream)) = enc else { continue };
-        // Decoding costs time at every cold start: compress only where it
-        // saves at least an eighth (not, e.g., a build that is mostly random
-        // padding, which would be decoded for next to nothing).
-        if stream.len() < b.data.len() - b.data.len() / 8 {
-            b.compression = compression;
+    let mut alone: Vec<Option<Vec<u8>>> = vec![None; n];
+    let mut deltas: Vec<Vec<Candidate>> = (0..n).map(|_| Vec::new()).collect();
+    for ((job, stream), base) in jobs.iter().zip(encode_parallel(&jobs)).zip(job_bases) {
+        // A job whose thread failed is left out: the blob is stored.
+        match (base, stream) {
+            (Some(base), Some(stream)) => deltas[job.0].push(Candidate { base, stream }),
+            (None, stream) => alone[job.0] = stream,
+            (Some(_), None) => {}
+        }
+    }
+    // Bytes a blob takes alone: LZ only where it saves an eighth.
+    let sizes: Vec<usize> = blobs.iter().map(|b| b.data.len()).collect();
+    let worth = |i: usize, len: usize| len < sizes[i] - sizes[i] / 8;
+    let alone_size: Vec<usize> = (0..n)
+        .map(|i| alone[i].as_ref().map_or(sizes[i], |s| if worth(i, s.len()) { s.len() } else { sizes[i] }))
+        .collect();
+    let surcharge = |j: usize| sizes[j] / DELTA_MIN_SAVING_DIV;
+    // The cheapest delta of blob i against a blob in `alone_set`, if it pays.
+    let best_delta = |i: usize, alone_set: &dyn Fn(usize) -> bool| -> Option<(usize, usize)> {
+        deltas[i]
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| alone_set(c.base) && worth(i, c.stream.len()))
+            .map(|(k, c)| (k, c.stream.len() + surcharge(c.base)))
+            .filter(|&(_, cost)| cost < alone_size[i])
+            .min_by_key(|&(_, cost)| cost)
+    };
+    let others: Vec<usize> = (0..n).filter(|&i| i != baseline).collect();
+    let chosen: Vec<bool> = if others.len() <= MAX_TRIED {
+        let mut best: Option<(usize, u32)> = None;
+        for mask in 0..1u32 << others.len() {
+            let is_alone = |j: usize| {
+                j == baseline || others.iter().position(|&o| o == j).is_some_and(|k| mask >> k & 1 == 1)
+            };
+            let cost: usize = (0..n)
+                .map(|i| match is_alone(i) {
+                    true => alone_size[i],
+                    false => best_delta(i, &is_alone).map_or(alone_size[i], |(_, c)| c),
+                })
+                .sum();
+            if best.is_none_or(|(c, _)| cost < c) {
+                best = Some((cost, mask));
+            }
+        }
+        let mask = best.map_or(0, |(_, m)| m);
+        (0..n)
+            .map(|j| j == baseline || others.iter().position(|&o| o == j).is_some_and(|k| mask >> k & 1 == 1))
+            .collect()
+    } else {
+        (0..n).map(|j| j == baseline).collect()
+    };
+    let is_alone = |j: usize| chosen[j];
+    let picks: Vec<Option<usize>> =
+        (0..n).map(|i| if is_alone(i) { None } else { best_delta(i, &is_alone).map(|(k, _)| k) }).collect();
+    for (i, b) in blobs.iter_mut().enumerate() {
+        if let Some(k) = picks[i] {
+            let c = deltas[i].swap_remove(k);
+            b.compression = Compression::LzDelta;
+            b.base = Some(c.base);
+            b.encoded = Some(c.stream);
+        } else if let Some(stream) = alone[i].take().filter(|s| worth(i, s.len())) {
+            b.compression = Compression::Lz;
             b.encoded = Some(stream);
         }
     }
+}
+
+/// The blobs blob `i` is tried against as a delta: the baseline's, and the
+/// [`NEAREST_BASES`] others nearest by required features (none for the
+/// baseline's blob itself).
+fn delta_bases(i: usize, baseline: usize, requires: &[FeatureSet]) -> Vec<usize> {
+    if i == baseline {
+        return Vec::new();
+    }
+    let mut others: Vec<usize> = (0..requires.len()).filter(|&j| j != i && j != baseline).collect();
+    // Share of features in common, |A & B| / |A | B|, compared without
+    // division; an empty union counts as all in common.
+    let share = |j: usize| {
+        let (a, b) = (requires[i], requires[j]);
+        (a.intersection(b).len(), a.union(b).len().max(1))
+    };
+    others.sort_by(|&x, &y| {
+        let ((cx, ux), (cy, uy)) = (share(x), share(y));
+        (cy * ux).cmp(&(cx * uy)).then(x.cmp(&y))
+    });
+    others.truncate(NEAREST_BASES);
+    let mut bases = vec![baseline];
+    bases.extend(others);
+    bases
 }
 
 /// From this size on a build is cut in two segments, which the launcher
@@ -683,24 +797,29 @@ pub fn encode_blob(data: &[u8], reference: &[u8]) -> Vec<u8> {
 /// A blob's index, its bytes, and the reference to encode it against.
 type Job<'a> = (usize, &'a [u8], &'a [u8]);
 
-/// Encodes the jobs on up to as many threads as there are CPUs. The result
-/// does not depend on the thread count.
-fn encode_parallel(jobs: &[Job<'_>]) -> Vec<(usize, Vec<u8>)> {
+/// Encodes the jobs on up to as many threads as there are CPUs; the
+/// streams, in the jobs' order. The result does not depend on the thread
+/// count.
+fn encode_parallel(jobs: &[Job<'_>]) -> Vec<Option<Vec<u8>>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
-    std::thread::scope(|s| {
+    let mut done: Vec<(usize, Vec<u8>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let chunk: Vec<Job<'_>> = jobs.iter().skip(t).step_by(threads).copied().collect();
                 s.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|(i, data, reference)| (i, encode_blob(data, reference)))
+                    (t..jobs.len())
+                        .step_by(threads)
+                        .map(|k| (k, encode_blob(jobs[k].1, jobs[k].2)))
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    })
+    });
+    let mut streams = vec![None; jobs.len()];
+    for (k, stream) in done.drain(..) {
+        streams[k] = Some(stream);
+    }
+    streams
 }
 
 /// The ELF section that holds blob `i`.
@@ -909,9 +1028,134 @@ mod tests {
         out
     }
 
+    /// A blob for [`compress_blobs`], not yet compressed.
+    fn packed(data: Vec<u8>) -> Packed {
+        Packed {
+            hash: sha256::digest(&data),
+            check: check::checksum(&data),
+            data,
+            rel: PathBuf::new(),
+            compression: Compression::Stored,
+            base: None,
+            encoded: None,
+        }
+    }
+
+    /// `data` with byte `k` flipped every `step` bytes from `from`.
+    fn edited(data: &[u8], from: usize, step: usize) -> Vec<u8> {
+        let mut out = data.to_vec();
+        for k in (from..out.len()).step_by(step) {
+            out[k] ^= 0x55;
+        }
+        out
+    }
+
+    fn features(indices: &[usize]) -> FeatureSet {
+        indices.iter().fold(FeatureSet::default(), |s, &i| s.with(i))
+    }
+
+    /// Decodes blob `i` as the launcher does: its base's bytes as the reference.
+    fn decoded(blobs: &[Packed], i: usize) -> Vec<u8> {
+        let b = &blobs[i];
+        let reference = b.base.map_or(&[][..], |j| blobs[j].data.as_slice());
+        match &b.encoded {
+            Some(stream) => crate::decode_blob(stream, reference, b.data.len()).unwrap(),
+            None => b.data.clone(),
+        }
+    }
+
     #[test]
-    fn deltas_only_where_they_halve_the_stream() {
-        let d = tempdir("halve");
+    fn delta_bases_are_the_nearest_blobs_stored_alone() {
+        // Blob 3 is the baseline, unrelated to the others. Blobs 1 and 2 are
+        // blob 0 with different sparse edits, so each is near blob 0 and
+        // farther from the other (twice the edits). By features, blob 2's
+        // nearest is blob 1 and blob 1's is blob 2: bases by features alone
+        // would chain (2 -> 1 -> 0, or 1 <-> 2). Chosen: blob 0 alone, both
+        // others against it, none against a delta.
+        let hub = tokens(3, 200_000);
+        let mut blobs = vec![
+            packed(hub.clone()),
+            packed(edited(&hub, 7, 2048)),
+            packed(edited(&hub, 1031, 2048)),
+            packed(tokens(1, 200_000)),
+        ];
+        let requires = [
+            features(&[1, 2, 3, 4]),
+            features(&[1, 2, 3, 5, 6]),
+            features(&[1, 2, 3, 5, 6, 7]),
+            features(&[]),
+        ];
+        assert_eq!(delta_bases(1, 3, &requires), [3, 2, 0]);
+        assert_eq!(delta_bases(2, 3, &requires), [3, 1, 0]);
+        assert!(delta_bases(3, 3, &requires).is_empty());
+        compress_blobs(&mut blobs, 3, &requires);
+        let kinds: Vec<_> = blobs.iter().map(|b| (b.compression, b.base)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (Compression::Lz, None),
+                (Compression::LzDelta, Some(0)),
+                (Compression::LzDelta, Some(0)),
+                (Compression::Lz, None)
+            ]
+        );
+        // Chains of one: every delta's base is stored alone.
+        for b in &blobs {
+            if let Some(j) = b.base {
+                assert_ne!(blobs[j].compression, Compression::LzDelta);
+            }
+        }
+        for i in 0..blobs.len() {
+            assert!(decoded(&blobs, i) == blobs[i].data, "blob {i}");
+        }
+    }
+
+    #[test]
+    fn a_delta_is_kept_where_it_saves_its_base_decode() {
+        let base = tokens(1, 200_000);
+        let min_saving = base.len() / DELTA_MIN_SAVING_DIV;
+        let alone = |data: &[u8]| encode_blob(data, &[]).len();
+        let delta = |data: &[u8]| encode_blob(data, &base).len();
+        // Two thirds new, a third of the base: the delta saves about a
+        // third of the standalone stream (the old rule wanted half), far
+        // more than the threshold: kept.
+        let mut third: Vec<u8> = tokens(2, 134_000);
+        third.extend_from_slice(&base[..66_000]);
+        assert!(delta(&third) * 2 > alone(&third), "the old rule would store it alone");
+        assert!(delta(&third) + min_saving < alone(&third));
+        // A few bytes of the base: the delta saves less than the threshold.
+        let mut little: Vec<u8> = tokens(4, 199_000);
+        little.extend_from_slice(&base[..1_000]);
+        assert!(delta(&little) < alone(&little) && delta(&little) + min_saving > alone(&little));
+        let mut blobs = vec![packed(third), packed(little), packed(base.clone())];
+        compress_blobs(&mut blobs, 2, &[features(&[1]), features(&[2]), features(&[])]);
+        assert_eq!((blobs[0].compression, blobs[0].base), (Compression::LzDelta, Some(2)));
+        assert_eq!((blobs[1].compression, blobs[1].base), (Compression::Lz, None));
+        assert_eq!(blobs[2].compression, Compression::Lz);
+        for i in 0..blobs.len() {
+            assert!(decoded(&blobs, i) == blobs[i].data, "blob {i}");
+        }
+    }
+
+    #[test]
+    fn beyond_sixteen_other_blobs_deltas_are_against_the_baseline() {
+        // 18 blobs: 17 others, more than every set of bases can be tried
+        // for. Each is the baseline's bytes with its own edits.
+        let base = tokens(1, 20_000);
+        let mut blobs: Vec<Packed> = (0..17).map(|k| packed(edited(&base, 3 + k, 997))).collect();
+        blobs.push(packed(base));
+        let requires: Vec<FeatureSet> =
+            (0..18).map(|k| features(&(0..17 - k.min(17)).collect::<Vec<_>>())).collect();
+        compress_blobs(&mut blobs, 17, &requires);
+        for (i, b) in blobs.iter().enumerate().take(17) {
+            assert_eq!((b.compression, b.base), (Compression::LzDelta, Some(17)), "blob {i}");
+            assert!(decoded(&blobs, i) == b.data, "blob {i}");
+        }
+    }
+
+    #[test]
+    fn deltas_only_where_they_pay() {
+        let d = tempdir("pay");
         let base = tokens(1, 200_000);
         let v1 = elf(&d, "v1", &base);
         // Unrelated to the base: the delta is no smaller than the build

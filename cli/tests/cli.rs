@@ -541,3 +541,47 @@ fn pack_errors_name_the_variant_and_write_nothing() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 12: deltas against a build other than the baseline's (the
+/// `shared` fixture: v3 and v4 share 512 KiB of noise that x86-64 lacks).
+/// `multiarch extract` and the launcher itself (`MULTIARCH_DEBUG=extract`)
+/// both give every variant's exact build.
+#[test]
+fn issue_12_deltas_against_another_build_decode_exactly() {
+    let path = bundle("shared");
+    let bytes = std::fs::read(&path).unwrap();
+    let parsed = bundle_file::parse(&bytes).unwrap();
+    let meta = &parsed.meta;
+    let against_other: Vec<usize> =
+        (0..meta.blobs.len()).filter(|&i| meta.blobs[i].base.is_some_and(|b| b != meta.base())).collect();
+    assert_eq!(against_other.len(), 1, "{:?}", meta.blobs);
+    for b in &meta.blobs {
+        if let Some(base) = b.base {
+            assert_ne!(
+                meta.blobs[base].compression,
+                multiarch_launcher::Compression::LzDelta,
+                "chain of one"
+            );
+        }
+    }
+    let out = multiarch(&["inspect", &path]);
+    assert!(text(&out.stdout).contains("lz-delta"), "{}", text(&out.stdout));
+    let scratch = common::Scratch::new("shared");
+    for name in ["x86-64", "x86-64-v3", "x86-64-v4"] {
+        let build = std::fs::read(fixtures().join(format!("shared-payload-{name}"))).unwrap();
+        let out = multiarch(&["extract", &path, "--variant", name]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(out.stdout == build, "{name}: multiarch extract");
+        let out = Command::new(&path)
+            .env_clear()
+            .env("HOME", &scratch.0)
+            .env("XDG_CACHE_HOME", scratch.0.join("xdg"))
+            .env("MULTIARCH_LEVEL", name)
+            .env("MULTIARCH_FORCE", "1")
+            .env("MULTIARCH_DEBUG", "extract")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(out.stdout == build, "{name}: the launcher's build ({} bytes)", out.stdout.len());
+    }
+}

@@ -14,7 +14,12 @@ pub enum Compression {
     Stored,
     /// A [`codec`] stream with no reference.
     Lz,
-    /// A [`codec`] stream against the decoded x86-64 build (the blob's `base`).
+    /// A [`codec`] stream against another build, the blob's `base`:
+    /// `multiarch pack` picks, per blob, the build that gives the smallest
+    /// stream among those it stores alone, so the base is never a delta
+    /// itself and a decode is at most two (the base's, then this one's).
+    /// [`Blob::decode`] relies on that: it refuses a delta whose base is a
+    /// delta (the bundle is then damaged) rather than recurse.
     LzDelta,
 }
 
@@ -49,7 +54,9 @@ pub struct Blob {
     pub check: u64,
     /// How `data` is encoded.
     pub compression: Compression,
-    /// The blob a [`Compression::LzDelta`] stream refers to: the x86-64 build.
+    /// The blob a [`Compression::LzDelta`] stream refers to: any blob
+    /// stored alone (stored or [`Compression::Lz`]), often not the
+    /// baseline's (e.g. `sapphirerapids` against `x86-64-v4`); never a delta.
     pub base: Option<&'static Blob>,
 }
 
@@ -429,6 +436,28 @@ mod tests {
         assert_eq!(base().decode().unwrap().as_bytes(), b"hello");
         let delta = blob_of(b"hello!", HELLO_BANG_DELTA, 6, Compression::LzDelta, Some(base()));
         assert_eq!(delta.decode().unwrap().as_bytes(), b"hello!");
+    }
+
+    /// Issue 12: any blob stored alone may be a base, not only the
+    /// baseline's: here two deltas, one against an LZ blob and one against a
+    /// stored one, as `multiarch pack` writes when a variant's nearest build
+    /// is not the baseline's. Both decode through their own base.
+    #[test]
+    fn deltas_against_any_blob_stored_alone_decode() {
+        let stored: &'static Blob =
+            Box::leak(Box::new(blob_of(b"hello", b"hello", 5, Compression::Stored, None)));
+        for base in [base(), stored] {
+            let delta = blob_of(b"hello!", HELLO_BANG_DELTA, 6, Compression::LzDelta, Some(base));
+            assert_eq!(delta.decode().unwrap().as_bytes(), b"hello!");
+            let mut out = vec![0u8; delta.room().unwrap()];
+            delta.decode_to(&mut out, 1, &mut |_| {}).unwrap();
+            assert_eq!(&out[..6], b"hello!");
+        }
+        // A base with other bytes: the checksum fails, the base is not trusted blindly.
+        let other: &'static Blob =
+            Box::leak(Box::new(blob_of(b"jello", b"jello", 5, Compression::Stored, None)));
+        let delta = blob_of(b"hello!", HELLO_BANG_DELTA, 6, Compression::LzDelta, Some(other));
+        assert_eq!(delta.decode().unwrap_err(), DecodeFailure::Damaged(DecodeError::WrongChecksum));
     }
 
     /// Issue 10, defect 6: a build that decodes, but not to what was

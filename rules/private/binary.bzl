@@ -256,8 +256,9 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
         An unknown value fails at analysis.
       compression: str, how the bundle stores the builds: "lz" (default:
         the baseline build LZ-compressed, each other one as an LZ delta against
-        it where that halves its stream, else alone; large builds in two
-        halves decoded on two threads) or "none" (as built; nothing to
+        the nearest build stored alone where that saves at least that
+        build's size / 64, else alone; large builds in two halves decoded
+        on two threads) or "none" (as built; nothing to
         decode, about 4x the size).
       launcher_linking: str, how the launcher is linked. It links no C
         library either way (about 137 KB in `-c opt`, no debug info in any
