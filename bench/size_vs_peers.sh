@@ -82,22 +82,9 @@ if ! command -v bazel >/dev/null; then
 fi
 command -v cargo >/dev/null || { echo "size_vs_peers.sh: cargo is needed (rustup)" >&2; exit 2; }
 
-target=$("$root/tests/cargo_target_dir.sh")
-bench=$target/bench/peers
-mkdir -p "$bench"
-tmp=$(mktemp -d "$bench/tmp.XXXXXX")
-ws=$root/tests/bazel
-ob=$bench/bazel-ob
-repo_cache=${RRM_REPOSITORY_CACHE:-$HOME/.cache/rules_rust_multiarch/repository_cache}
-mkdir -p "$repo_cache"
-busy_pids=()
-cleanup() {
-  local pid
-  for pid in "${busy_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  if [ -d "$ob" ]; then (cd "$ws" && bazel --output_base="$ob" shutdown >/dev/null 2>&1) || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bench_setup peers
 
 cmv_version=0.13.0
 if cmv=$(command -v cargo-multivers) && "$cmv" multivers --version 2>/dev/null | grep -q "$cmv_version"; then
@@ -110,24 +97,10 @@ else
   fi
 fi
 
-cc -O2 -Wall -Wextra -o "$tmp/timer" "$root/bench/startup/timer.c"
 levels="x86-64 x86-64-v2 x86-64-v3 x86-64-v4"
 
 # --- Bazel: the bundles and each level's build -------------------------------
-bz() { (cd "$ws" && bazel --output_base="$ob" "$@" --repository_cache="$repo_cache"); }
-# built_file TARGET [GROUP]: builds TARGET (-c opt), prints the one file of its
-# default outputs or of output group GROUP.
-built_file() {
-  local out file
-  out=$(bz build -c opt "$1" ${2:+"--output_groups=$2"} 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
-  file=$(printf '%s\n' "$out" | awk '/ up-to-date:$/ { getline; print $1; exit }')
-  case $file in /*) ;; *) file=$(bz info -c opt execution_root 2>/dev/null)/$file ;; esac
-  [ -f "$file" ] || { printf '%s\n' "$out" >&2; echo "no output file for $1 ${2:-}" >&2; return 1; }
-  printf '%s\n' "$file"
-}
-# install_copy SRC DEST: a copy, so every candidate's file is written the same
-# way (page-cache folio sizes depend on how a file was written).
-install_copy() { cp "$1" "$2.tmp" && chmod 755 "$2.tmp" && mv "$2.tmp" "$2"; }
+# (bz, built_file, install_copy: bench/lib.sh)
 
 declare -A target=(
   [workload]=@rules_rust_multiarch//examples/workload

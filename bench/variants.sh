@@ -51,35 +51,12 @@ if ! command -v bazel >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bazel-bootstrap >/dev/null
 fi
 
-target=$("$root/tests/cargo_target_dir.sh")
-bench=$target/bench/variants
-mkdir -p "$bench"
-tmp=$(mktemp -d "$bench/tmp.XXXXXX")
-ws=$root/tests/bazel
-ob=$bench/bazel-ob
-repo_cache=${RRM_REPOSITORY_CACHE:-$HOME/.cache/rules_rust_multiarch/repository_cache}
-mkdir -p "$repo_cache"
-cleanup() {
-  if [ -d "$ob" ]; then (cd "$ws" && bazel --output_base="$ob" shutdown >/dev/null 2>&1) || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bench_setup variants
 
-cc -O2 -Wall -Wextra -o "$tmp/timer" "$root/bench/startup/timer.c"
 
-bz() { (cd "$ws" && bazel --output_base="$ob" "$@" --repository_cache="$repo_cache"); }
-# built_file TARGET [GROUP]: builds TARGET (-c opt), prints the one file of its
-# default outputs or of output group GROUP.
-built_file() {
-  local out file
-  out=$(bz build -c opt "$1" ${2:+"--output_groups=$2"} 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
-  file=$(printf '%s\n' "$out" | awk '/ up-to-date:$/ { getline; print $1; exit }')
-  case $file in /*) ;; *) file=$(bz info -c opt execution_root 2>/dev/null)/$file ;; esac
-  [ -f "$file" ] || { printf '%s\n' "$out" >&2; echo "no output file for $1 ${2:-}" >&2; return 1; }
-  printf '%s\n' "$file"
-}
-# install_copy SRC DEST: a copy, so every file is written the same way.
-install_copy() { cp "$1" "$2.tmp" && chmod 755 "$2.tmp" && mv "$2.tmp" "$2"; }
+# (bz, built_file, install_copy: bench/lib.sh)
 
 pkg=@rules_rust_multiarch//bench/peers/workload_big
 declare -A variants=(
