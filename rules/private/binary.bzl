@@ -228,6 +228,13 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
     gives one executable named after the target, at `<package>/<name>/<name>`
     in bazel-bin. By default the variants are the four x86-64 levels.
 
+    The architecture follows the target platform (`--platforms`): x86-64 or
+    aarch64 Linux. For aarch64 the CPU and feature names are rustc's for
+    aarch64-unknown-linux-gnu, the baseline is `generic`, and the default
+    variants are the tiers `a1`-`a4` (`AARCH64_VARIANTS`); the build needs a
+    Rust and a C++ toolchain (gcc: the static launcher links with
+    `-static-pie`) for the platform (docs/bazel.md, "arm64").
+
     Which variant runs: `multiarch pack` asks the toolchain's rustc which
     target features each variant's flags enable (`--print cfg`) and records
     them as its requirements. The bundle ranks the variants best first: more
@@ -286,8 +293,10 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
         digit; a level's name ("x86-64-v3") only for that level, not "v1" ...
         "v4". CPUs and features as `rustc --print target-cpus` /
         `--print target-features` name them for x86_64-unknown-linux-gnu
-        ("native" is refused); features are added ("+name"). One variant
-        must be the baseline, `multiarch_variant(cpu = "x86-64")`. Each
+        (aarch64-unknown-linux-gnu when built for aarch64: `AARCH64_VARIANTS`
+        are its tiers) ("native" is refused); features are added ("+name").
+        One variant must be the baseline, `multiarch_variant(cpu = "x86-64")`
+        (aarch64: `multiarch_variant(cpu = "generic")`). Each
         variant's build sees its name in `//rules/settings:variant` (and a
         level's short name in `:level`). Bad values fail at analysis, naming
         the attribute and the fix; a variant that needs a feature the
