@@ -818,6 +818,42 @@ test_k() {
         fail "k: //aarch64:tiers: $(elf_machine_type "$bundle"), $(readelf -lW "$bundle" | grep -c INTERP) PT_INTERP"
     fi
 
+    # The launcher and its crate are compiled for aarch64 with only the
+    # baseline CPU (generic), the tiers with theirs; the CLI for the host.
+    local report
+    bz "$MAIN_WS" "$ARM64_OB" aquery "${ARM64_OPTS[@]}" "mnemonic('Rustc', deps(//aarch64:tiers))" \
+        --output=text >"$WORK/k.aquery" 2>"$WORK/k.err" || { fail "k: aquery failed: $(tail -3 "$WORK/k.err")"; return; }
+    report="$(python3 - "$WORK/k.aquery" <<'PY'
+import re, sys
+bad, seen = [], set()
+for block in re.split(r"(?m)^action ", open(sys.argv[1]).read())[1:]:
+    label = re.search(r"Target: (\S+)", block).group(1)
+    line = block[block.find("Command Line:"):]
+    cpus = re.findall(r"-Ctarget-cpu=([\w-]+)", line)
+    target = re.findall(r"--target=(\S+?)['\s]", line)
+    config = re.search(r"Configuration: (\S+)", block).group(1)
+    if "-exec" in config:
+        # Exec tools: the CLI and the crates it shares with the launcher.
+        seen.add("exec" if label.endswith("cli:multiarch") else "exec-dep")
+        if cpus or target != ["x86_64-unknown-linux-gnu"]:
+            bad.append("%s (exec): cpus %s target %s" % (label, cpus, target))
+    elif label.endswith(":tiers.launcher") or label.endswith("launcher:multiarch_launcher"):
+        seen.add("launcher")
+        if not cpus or set(cpus) != {"generic"} or target != ["aarch64-unknown-linux-gnu"]:
+            bad.append("%s: cpus %s target %s" % (label, cpus, target))
+    elif label.endswith(":tiers.variant"):
+        seen.add("variant")
+        if cpus[-1:] != ["generic"] or target != ["aarch64-unknown-linux-gnu"]:
+            bad.append("%s: cpus %s target %s" % (label, cpus, target))
+print("OK" if not bad and {"launcher", "variant", "exec"} <= seen else "; ".join(bad) or "missing: %s" % seen)
+PY
+)"
+    if [[ "$report" == OK ]]; then
+        pass "k: the launcher and its crate build for aarch64 with -Ctarget-cpu=generic only, the tiers for aarch64, the multiarch CLI for x86-64 (exec)"
+    else
+        fail "k: Rustc actions: $report"
+    fi
+
     # Each tier's build (its output group) == `multiarch extract` (the CLI
     # built for the host, as an exec tool is).
     cli="$(bz "$MAIN_WS" "$MAIN_OB" build -c opt @rules_rust_multiarch//cli:multiarch 2>&1 |
