@@ -930,7 +930,7 @@ SH
 
     # Bad input fails at analysis, naming the attribute, the variant, the
     # feature (or the fix).
-    local target want
+    local target want spec
     for spec in "//aarch64:x86_feature|attribute \`variants\`: variant \"avx\": unknown feature \"avx2\"" \
         "//aarch64:misspelt_feature|attribute \`variants\`: variant \"a5\": unknown feature \"sve3\" (close: \"sve\", \"sve-b16b16\", \"sve2\"" \
         "//aarch64:levels|attribute \`levels\` names x86-64 levels, and this bundle is built for aarch64: give \`variants\` instead"; do
