@@ -6,7 +6,8 @@
 #                                 d reproducible, e remote-cache, f bad-input,
 #                                 g global rustc flags (levels, launcher baseline),
 #                                 l launcher linking (bfd, gold, lld, rust-lld,
-#                                   cc_common.link), p other platforms skipped,
+#                                   cc_common.link), p other platforms (arm64
+#                                   builds, macOS skipped),
 #                                 s C/C++ select() on the level, z launcher size,
 #                                 i prepared install (output group multiarch_install),
 #                                 t bazel test //... (analysis tests),
@@ -14,6 +15,7 @@
 #                                 x remote execution (Bazel's own REAPI worker)
 #                                 y symbols: build-ids, gdb, core dumps, perf
 #                                 u rust_multiarch_test: a test at every level
+#                                 k aarch64 bundle (--platforms, qemu-aarch64)
 #
 # The workspace is tests/bazel (stand-ins for rules_rust/rules_cc/rules_java,
 # crates from crates.io); tests/bazel/real_rules_rust.sh runs every test
@@ -761,9 +763,205 @@ PY
 # p. on a platform the ruleset does not build for (arm64 Linux, x86-64
 #    macOS), `bazel build //...` skips every rust_multiarch_binary instead of
 #    failing (target_compatible_with; tests/bazel/platforms).
+# ARM64_OPTS: what builds for linux/aarch64 in the test workspace. Bazel
+# 4.2.3 picks the C++ toolchain by platform only with
+# --incompatible_enable_cc_toolchain_resolution (on by default from Bazel
+# 7.0); rules_rust links with the C++ toolchain of the target platform
+# (rules_rust 0.73.0 rust/private/rustc.bzl:361-371, 392-436), here
+# aarch64-linux-gnu-gcc (tests/bazel/toolchains). Their own output base: the
+# option changes every configuration.
+ARM64_OPTS=(--platforms=//platforms:linux_arm64 --incompatible_enable_cc_toolchain_resolution)
+ARM64_OB="$WORK/ob-arm64"
+
+# arm64_toolchain_ready TEST: Debian's aarch64 toolchain is there (installed
+# with CI=true, as tests/arm64.sh does); else skips TEST's arm64 part.
+arm64_toolchain_ready() {
+    if [[ -n "${RRM_WORKSPACE:-}" ]]; then
+        skip "$1: arm64: the aarch64 toolchains are registered in tests/bazel/WORKSPACE only, not in $RRM_WORKSPACE"
+        return 1
+    fi
+    if ! "$ROOT/tests/arm64_toolchain.sh" --check; then
+        if [[ "${CI:-}" == true ]]; then
+            "$ROOT/tests/arm64_toolchain.sh" >&2
+        else
+            skip "$1: arm64: Debian's aarch64 toolchain is not installed; run tests/arm64_toolchain.sh (as root) or set CI=true"
+            return 1
+        fi
+    fi
+}
+
+# elf_machine_type FILE: "AArch64 DYN", "Advanced Micro Devices X86-64 EXEC", ...
+elf_machine_type() {
+    LC_ALL=C readelf -h "$1" 2>/dev/null | awk -F': *' '
+        $1 ~ /Machine/ {m = $2} $1 ~ /Type/ {split($2, t, " "); ty = t[1]}
+        END {print m " " ty}'
+}
+
+# k. an aarch64 bundle from rust_multiarch_binary (issue 13): built with
+#    --platforms for linux/aarch64 (//aarch64:tiers, variants =
+#    AARCH64_VARIANTS), a static PIE whose only relocations are
+#    R_AARCH64_RELATIVE; under qemu-aarch64 -cpu MODEL it starts the tier
+#    the model's AT_HWCAP/AT_HWCAP2 give (and runs it, where binfmt_misc in
+#    a user namespace lets the launcher exec an aarch64 build); each tier's
+#    output group is byte-identical to `multiarch extract`; an x86 or
+#    misspelt feature and `levels` fail at analysis.
+test_k() {
+    arm64_toolchain_ready k || return 0
+    local out bundle cli qemu10 m t rc file runs=0
+    out="$(bz "$MAIN_WS" "$ARM64_OB" build "${ARM64_OPTS[@]}" //aarch64:tiers 2>&1)" ||
+        { fail "k: //aarch64:tiers did not build: $(grep -E 'ERROR|error' <<<"$out" | head -5)"; return; }
+    bundle="$(awk '/up-to-date:/ {getline; print $1; exit}' <<<"$out")"
+    if [[ "$(elf_machine_type "$bundle")" == "AArch64 DYN" ]] && ! readelf -lW "$bundle" | grep -q INTERP &&
+        [[ "$(readelf -rW "$bundle" | awk '/^[0-9a-f]+ +[0-9a-f]+ R_/ {print $3}' | sort -u)" == R_AARCH64_RELATIVE ]]; then
+        pass "k: //aarch64:tiers is an aarch64 static PIE (ET_DYN, no interpreter, only R_AARCH64_RELATIVE)"
+    else
+        fail "k: //aarch64:tiers: $(elf_machine_type "$bundle"), $(readelf -lW "$bundle" | grep -c INTERP) PT_INTERP"
+    fi
+
+    # The launcher and its crate are compiled for aarch64 with only the
+    # baseline CPU (generic), the tiers with theirs; the CLI for the host.
+    local report
+    bz "$MAIN_WS" "$ARM64_OB" aquery "${ARM64_OPTS[@]}" "mnemonic('Rustc', deps(//aarch64:tiers))" \
+        --output=text >"$WORK/k.aquery" 2>"$WORK/k.err" || { fail "k: aquery failed: $(tail -3 "$WORK/k.err")"; return; }
+    report="$(python3 - "$WORK/k.aquery" <<'PY'
+import re, sys
+bad, seen = [], set()
+for block in re.split(r"(?m)^action ", open(sys.argv[1]).read())[1:]:
+    label = re.search(r"Target: (\S+)", block).group(1)
+    line = block[block.find("Command Line:"):]
+    cpus = re.findall(r"-Ctarget-cpu=([\w-]+)", line)
+    target = re.findall(r"--target=(\S+?)['\s]", line)
+    config = re.search(r"Configuration: (\S+)", block).group(1)
+    if "-exec" in config:
+        # Exec tools: the CLI and the crates it shares with the launcher.
+        seen.add("exec" if label.endswith("cli:multiarch") else "exec-dep")
+        if cpus or target != ["x86_64-unknown-linux-gnu"]:
+            bad.append("%s (exec): cpus %s target %s" % (label, cpus, target))
+    elif label.endswith(":tiers.launcher") or label.endswith("launcher:multiarch_launcher"):
+        seen.add("launcher")
+        if not cpus or set(cpus) != {"generic"} or target != ["aarch64-unknown-linux-gnu"]:
+            bad.append("%s: cpus %s target %s" % (label, cpus, target))
+    elif label.endswith(":tiers.variant"):
+        seen.add("variant")
+        if cpus[-1:] != ["generic"] or target != ["aarch64-unknown-linux-gnu"]:
+            bad.append("%s: cpus %s target %s" % (label, cpus, target))
+print("OK" if not bad and {"launcher", "variant", "exec"} <= seen else "; ".join(bad) or "missing: %s" % seen)
+PY
+)"
+    if [[ "$report" == OK ]]; then
+        pass "k: the launcher and its crate build for aarch64 with -Ctarget-cpu=generic only, the tiers for aarch64, the multiarch CLI for x86-64 (exec)"
+    else
+        fail "k: Rustc actions: $report"
+    fi
+
+    # Each tier's build (its output group) == `multiarch extract` (the CLI
+    # built for the host, as an exec tool is).
+    cli="$(bz "$MAIN_WS" "$MAIN_OB" build -c opt @rules_rust_multiarch//cli:multiarch 2>&1 |
+        awk '/up-to-date:/ {getline; print $1; exit}')"
+    for t in a1 a2 a3 a4; do
+        file="$(bz "$MAIN_WS" "$ARM64_OB" build "${ARM64_OPTS[@]}" //aarch64:tiers --output_groups="$t" 2>&1 |
+            awk '/up-to-date:/ {getline; print $1; exit}')"
+        if [[ -s "$file" && -x "$cli" ]] && "$cli" extract "$bundle" --variant "$t" -o "$WORK/k-$t" &&
+            cmp -s "$file" "$WORK/k-$t" && [[ "$(elf_machine_type "$file")" == AArch64* ]]; then
+            pass "k: $t: multiarch extract == its output group build (aarch64)"
+        else
+            fail "k: $t: multiarch extract differs from its output group build $file"
+        fi
+    done
+
+    # The tier each qemu model's AT_HWCAP/AT_HWCAP2 give (README, "arm64");
+    # neoverse-v1 and -n2 need qemu 10 (fetched privately, best effort).
+    qemu10="${RRM_TOOL_CACHE:-$WORK}/qemu10"
+    "$ROOT/tests/arm64_toolchain.sh" --qemu10 "$qemu10" >&2 || true
+    qemu10="$qemu10/bin/qemu-aarch64"
+    [[ -x "$qemu10" ]] || qemu10=""
+    local -A expect=([cortex-a53]=a1 [a64fx]=a1 [neoverse-n1]=a2 [neoverse-v1]=a3 [neoverse-n2]=a4 [max]=a4)
+    local qemu7
+    qemu7="$(command -v qemu-aarch64)"
+    local -A model_qemu=([cortex-a53]="$qemu7" [a64fx]="$qemu7" [neoverse-n1]="$qemu7"
+        [max]="$qemu7" [neoverse-v1]="$qemu10" [neoverse-n2]="$qemu10")
+    # The launcher execs the chosen aarch64 build: binfmt_misc in a user and
+    # mount namespace of its own (Linux 6.7+) sends it to qemu with the same
+    # model (QEMU_CPU), as in tests/arm64.sh; elsewhere only the log line.
+    cat >"$WORK/k-ns.sh" <<'SH'
+set -o errexit
+mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+echo ":arm64k:M::\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:$1:FO" \
+  >/proc/sys/fs/binfmt_misc/register
+shift
+exec "$@"
+SH
+    local binfmt_qemu
+    binfmt_qemu="${qemu10:-$qemu7}"
+    if QEMU_CPU=max unshare --user --map-root-user --mount bash "$WORK/k-ns.sh" "$binfmt_qemu" \
+        "$WORK/k-a1" >/dev/null 2>"$WORK/k.err"; then
+        runs=1
+    else
+        log "k: no binfmt_misc in a user namespace here ($(head -c 200 "$WORK/k.err")): checking the launcher's choice by its log line only"
+    fi
+    mkdir -p -m 700 "$WORK/k-cache"
+    for m in cortex-a53 a64fx neoverse-n1 neoverse-v1 neoverse-n2 max; do
+        if [[ -z "${model_qemu[$m]}" ]]; then
+            skip "k: bundle on $m: no qemu 10"
+            continue
+        fi
+        t="${expect[$m]}"
+        rc=0
+        if [[ "$runs" == 1 ]]; then
+            QEMU_CPU="$m" XDG_CACHE_HOME="$WORK/k-cache" MULTIARCH_DEBUG=log \
+                unshare --user --map-root-user --mount bash "$WORK/k-ns.sh" "${model_qemu[$m]}" "$bundle" exit 3 \
+                >"$WORK/k.out" 2>"$WORK/k.err" || rc=$?
+            if [[ "$rc:$(head -1 "$WORK/k.out")" == "3:tier=$t" ]] &&
+                grep -q "^\[multiarch\] starting $t (cpu aarch64[ ;]" "$WORK/k.err"; then
+                pass "k: under qemu-aarch64 -cpu $m the bundle starts $t, which runs (tier=$t, exit status passed through)"
+            else
+                fail "k: under qemu-aarch64 -cpu $m: exit $rc, $(head -1 "$WORK/k.out"), $(head -1 "$WORK/k.err")"
+            fi
+        else
+            XDG_CACHE_HOME="$WORK/k-cache" MULTIARCH_DEBUG=log "${model_qemu[$m]}" -cpu "$m" "$bundle" \
+                >/dev/null 2>"$WORK/k.err" || rc=$?
+            if grep -q "^\[multiarch\] starting $t (cpu aarch64[ ;]" "$WORK/k.err"; then
+                pass "k: under qemu-aarch64 -cpu $m the bundle chooses $t (log line)"
+            else
+                fail "k: under qemu-aarch64 -cpu $m: expected $t: $(head -1 "$WORK/k.err")"
+            fi
+        fi
+    done
+
+    # Bad input fails at analysis, naming the attribute, the variant, the
+    # feature (or the fix).
+    local target want spec
+    for spec in "//aarch64:x86_feature|attribute \`variants\`: variant \"avx\": unknown feature \"avx2\"" \
+        "//aarch64:misspelt_feature|attribute \`variants\`: variant \"a5\": unknown feature \"sve3\" (close: \"sve\", \"sve-b16b16\", \"sve2\"" \
+        "//aarch64:levels|attribute \`levels\` names x86-64 levels, and this bundle is built for aarch64: give \`variants\` instead"; do
+        target="${spec%%|*}" want="${spec#*|}"
+        out="$(bz "$MAIN_WS" "$ARM64_OB" build "${ARM64_OPTS[@]}" "$target" 2>&1 || true)"
+        if [[ "$out" == *"$want"* && "$out" == *"Analysis of target '$target' failed"* ]]; then
+            pass "k: $target fails at analysis: $want"
+        else
+            fail "k: $target: expected '$want' at analysis in: $(grep -E 'ERROR|Error' <<<"$out" | head -3)"
+        fi
+    done
+}
+
 test_p() {
-    local platform out opts
-    for platform in linux_arm64 macos_x86_64; do
+    local platform out opts file ok=1
+    # linux/aarch64 (issue 13): the example bundles build, with their default
+    # variants (the aarch64 tiers), into aarch64 static-PIE bundles.
+    if arm64_toolchain_ready p; then
+        for file in $(bz "$MAIN_WS" "$ARM64_OB" build "${ARM64_OPTS[@]}" --show_result=100 "$HELLO" "$WORKLOAD" 2>&1 |
+            awk '/up-to-date:/ {getline; print $1}'); do
+            [[ "$(elf_machine_type "$file")" == "AArch64 DYN" ]] || ok=0
+            MULTIARCH_DEBUG=log,extract MULTIARCH_LEVEL=a1 qemu-aarch64 -cpu max "$file" 2>&1 >/dev/null |
+                grep -q '^\[multiarch\] extracting a1 (cpu aarch64 .*embedded a1 a2 a3 a4' || ok=0
+        done
+        if [[ -n "${file:-}" && "$ok" == 1 ]]; then
+            pass "p: --platforms=//platforms:linux_arm64: the example bundles build as aarch64 bundles of a1-a4"
+        else
+            fail "p: --platforms=//platforms:linux_arm64: the example bundles did not build as aarch64 bundles of the tiers"
+        fi
+    fi
+    for platform in macos_x86_64; do
         opts=(--platforms="//platforms:$platform" --extra_toolchains=//platforms:all --show_result=100)
         # Named on the command line, Bazel 4.2.3 reports each one skipped
         # (--show_result: by default it lists results for one target only).
@@ -1544,7 +1742,7 @@ test_u() {
 
 main() {
     local tests=("$@")
-    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l p s z i a v g b c d e x y u)
+    [[ ${#tests[@]} -gt 0 ]] || tests=(t f l p s z i a v g b c d e x y u k)
     ensure_bazel
     case " ${tests[*]} " in *" a "* | *" b "* | *" c "*) build_examples ;; esac
     for t in "${tests[@]}"; do

@@ -2,7 +2,7 @@
 
 load("@rules_rust//rust:defs.bzl", "rust_binary")
 load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "RUST_BINARY_HAS_CC_COMMON_LINK_ATTR")
-load(":cpus.bzl", "BASELINE", "LEVELS", "TARGET_CPUS")
+load(":cpus.bzl", "ARCHITECTURES", "LEVELS")
 load(":debug.bzl", "DEBUG_OUTPUT_GROUP")
 load(":install.bzl", "INSTALL_ATTRS", "install_output_groups")
 load(":launcher_link.bzl", "LAUNCHER_LINK_LIBS_OUTPUT_GROUP", "launcher_link")
@@ -10,6 +10,7 @@ load(":pack.bzl", "COMPILE_DATA_OUTPUT_GROUP", "multiarch_pack")
 load(":providers.bzl", "MultiarchInfo")
 load(":rustc_flags.bzl", "cpu_flags")
 load(":transitions.bzl", "baseline_transition")
+load(":variants.bzl", "AARCH64_VARIANTS")
 
 # rustc flags of every launcher. The launcher links neither std nor a C
 # library (launcher/src/lib.rs): it brings its own `_start`, so the C start
@@ -39,26 +40,67 @@ _LAUNCHER_RUSTC_FLAGS = [
     "-Cstrip=debuginfo",
 ]
 
-# The launcher's last rustc flag: the baseline CPU. rules_rust puts a
-# target's rustc_flags after every global flag (rules_rust 0.73.0
-# rust/private/rustc.bzl:1501-1509), and for target-cpu the last one wins,
-# so a -Ctarget-cpu in the toolchain's flags cannot reach the launcher.
-_LAUNCHER_TARGET_CPU = ["-Ctarget-cpu=" + TARGET_CPUS[BASELINE]]
+# The architecture follows the target platform: every select() below keys
+# on its CPU constraint. cpus.bzl ARCHITECTURES names the architectures.
+# Strings: Bazel 4.2.3's select() takes no Label keys.
+_CPU_CONSTRAINTS = {
+    "aarch64": str(Label("@platforms//cpu:aarch64")),
+    "x86_64": str(Label("@platforms//cpu:x86_64")),
+}
 
-# What the bundle, the launcher and the level builds run on: the launcher
-# is x86-64 Linux code (launcher/src), and `multiarch pack` records the
-# x86_64-unknown-linux-gnu triple (pack.bzl). Elsewhere `bazel build //...`
-# skips the targets instead of failing.
-_TARGET_COMPATIBLE_WITH = [
-    Label("@platforms//cpu:x86_64"),
-    Label("@platforms//os:linux"),
-]
+def _per_arch(values):
+    """A select() over the target CPU: architecture name -> value.
+
+    Args:
+      values: dict[str, any], a value for each key of ARCHITECTURES.
+
+    Returns:
+      select: the value of the target platform's architecture; x86-64's on
+      other CPUs (where _TARGET_COMPATIBLE_WITH skips the targets anyway).
+    """
+    branches = {_CPU_CONSTRAINTS[arch]: value for arch, value in values.items()}
+    branches["//conditions:default"] = values["x86_64"]
+    return select(branches)
+
+# The architecture of the bundle: `multiarch_pack.arch` (which names the
+# CPU and feature table, and must be the Rust toolchain's) and the baseline
+# transition's (the launcher's `-Ctarget-cpu`).
+_ARCH = _per_arch({arch: arch for arch in ARCHITECTURES})
+
+# The launcher's last rustc flag: the architecture's baseline CPU
+# ("x86-64", aarch64's "generic"). rules_rust puts a target's rustc_flags
+# after every global flag (rules_rust 0.73.0 rust/private/rustc.bzl
+# :1501-1509), and for target-cpu the last one wins, so a -Ctarget-cpu in
+# the toolchain's flags cannot reach the launcher.
+_LAUNCHER_TARGET_CPU = _per_arch({
+    arch: ["-Ctarget-cpu=" + table.baseline_cpu]
+    for arch, table in ARCHITECTURES.items()
+})
+
+# What the bundle, the launcher and the variant builds run on: Linux on a
+# CPU the launcher is written for (launcher/src/arch: x86-64, aarch64), and
+# `multiarch pack` records the Rust toolchain's triple (pack.bzl). Elsewhere
+# `bazel build //...` skips the targets instead of failing: on another CPU
+# the default branch requires x86-64, which that platform is not.
+_TARGET_COMPATIBLE_WITH = [Label("@platforms//os:linux")] + select({
+    _CPU_CONSTRAINTS["aarch64"]: [],
+    _CPU_CONSTRAINTS["x86_64"]: [],
+    "//conditions:default": [_CPU_CONSTRAINTS["x86_64"]],
+})
 
 # rustc flags of the launcher per `launcher_linking` value: a static PIE
 # that relocates itself, or a PIE that the dynamic loader relocates.
+# rustc's aarch64-unknown-linux-gnu target has no static PIE: with
+# +crt-static it links `-static -no-pie`, a fixed-address executable
+# without ASLR. `-static-pie` (gcc, the C++ toolchain's linker driver) makes
+# it a static PIE, whose `_start` applies its R_AARCH64_RELATIVE relocations
+# (launcher/src/rt/aarch64.rs; README, "arm64").
 _LAUNCHER_LINKING = {
-    "dynamic": [],
-    "static": ["-Ctarget-feature=+crt-static"],
+    "dynamic": _per_arch({"aarch64": [], "x86_64": []}),
+    "static": _per_arch({
+        "aarch64": ["-Ctarget-feature=+crt-static", "-Clink-arg=-static-pie"],
+        "x86_64": ["-Ctarget-feature=+crt-static"],
+    }),
 }
 
 def _only(value):
@@ -149,6 +191,10 @@ multiarch_binary = rule(
             cfg = baseline_transition,
             mandatory = True,
         ),
+        "arch": attr.string(
+            doc = "The target architecture (cpus.bzl ARCHITECTURES): the baseline transition's launcher CPU.",
+            default = "x86_64",
+        ),
         "launcher_linking": attr.string(
             doc = "How `launcher` was linked: \"static\" or \"dynamic\" (checked here).",
             default = "static",
@@ -181,6 +227,13 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
     features), embeds the builds in a launcher built for the baseline, and
     gives one executable named after the target, at `<package>/<name>/<name>`
     in bazel-bin. By default the variants are the four x86-64 levels.
+
+    The architecture follows the target platform (`--platforms`): x86-64 or
+    aarch64 Linux. For aarch64 the CPU and feature names are rustc's for
+    aarch64-unknown-linux-gnu, the baseline is `generic`, and the default
+    variants are the tiers `a1`-`a4` (`AARCH64_VARIANTS`); the build needs a
+    Rust and a C++ toolchain (gcc: the static launcher links with
+    `-static-pie`) for the platform (docs/bazel.md, "arm64").
 
     Which variant runs: `multiarch pack` asks the toolchain's rustc which
     target features each variant's flags enable (`--print cfg`) and records
@@ -240,8 +293,10 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
         digit; a level's name ("x86-64-v3") only for that level, not "v1" ...
         "v4". CPUs and features as `rustc --print target-cpus` /
         `--print target-features` name them for x86_64-unknown-linux-gnu
-        ("native" is refused); features are added ("+name"). One variant
-        must be the baseline, `multiarch_variant(cpu = "x86-64")`. Each
+        (aarch64-unknown-linux-gnu when built for aarch64: `AARCH64_VARIANTS`
+        are its tiers) ("native" is refused); features are added ("+name").
+        One variant must be the baseline, `multiarch_variant(cpu = "x86-64")`
+        (aarch64: `multiarch_variant(cpu = "generic")`). Each
         variant's build sees its name in `//rules/settings:variant` (and a
         level's short name in `:level`). Bad values fail at analysis, naming
         the attribute and the fix; a variant that needs a feature the
@@ -317,17 +372,26 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
         **dict(kwargs, **internal)
     )
 
-    # `levels` keeps its default (the four levels) unless `variants` is
-    # given; both given fail at analysis (variants.bzl).
+    # `levels` keeps its default (the four levels; on aarch64 the four tiers,
+    # AARCH64_VARIANTS) unless `variants` is given; both given fail at
+    # analysis (variants.bzl), as do `levels` on aarch64.
+    if variants == None and levels == None:
+        pack_levels = _per_arch({"aarch64": [], "x86_64": LEVELS})
+        use_variants = _per_arch({"aarch64": True, "x86_64": False})
+        variants = _per_arch({"aarch64": AARCH64_VARIANTS, "x86_64": {}})
+    else:
+        pack_levels = (levels or []) if variants != None else levels
+        use_variants = variants != None
     multiarch_pack(
         name = name + ".pack",
+        arch = _ARCH,
         binary = ":{}.variant".format(name),
         bundle_label = "//{}:{}".format(native.package_name(), name),
         cap = cap or "",
         compression = compression,
         debug_info = debug_info,
-        levels = (levels or []) if variants != None else (LEVELS if levels == None else levels),
-        use_variants = variants != None,
+        levels = pack_levels,
+        use_variants = use_variants,
         variants = variants,
         program = name,
         **internal
@@ -378,6 +442,7 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
     )
     multiarch_binary(
         name = name,
+        arch = _ARCH,
         launcher_linking = launcher_linking,
         launcher = ":{}.launcher".format(name),
         pack = ":{}.pack".format(name),

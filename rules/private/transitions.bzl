@@ -24,7 +24,7 @@ and the target's `rustc_flags` (checked by the macro) could override it.
 """
 
 load("@rules_rust_multiarch_rules_rust_probe//:probe.bzl", "SETTING_PACKAGES")
-load(":cpus.bzl", "ARCHITECTURES", "BASELINE", "TARGET_CPUS")
+load(":cpus.bzl", "ARCHITECTURES", "BASELINE")
 load(":rustc_flags.bzl", "strip_cpu_flags", "strip_per_crate_cpu_flags")
 load(":variants.bzl", "variant_specs")
 
@@ -78,17 +78,19 @@ def variant_settings(originals, spec):
         result[_ORIGINAL[name]] = []
     return result
 
-def baseline_settings(settings):
+def baseline_settings(settings, baseline_cpu = "x86-64"):
     """New values of _SETTINGS for the launcher's baseline build.
 
     The user's flags without any `target-cpu` or `target-feature`, and
-    `-Ctarget-cpu=x86-64` at the end of `extra_rustc_flags` (after the
+    `-Ctarget-cpu=<baseline_cpu>` at the end of `extra_rustc_flags` (after the
     toolchain's flags, for the launcher's crates; the launcher's own
     rustc_flags end with it too); the user's values as given are saved in
     the `original_*` settings for the level builds.
 
     Args:
       settings: dict, the incoming values of _SETTINGS.
+      baseline_cpu: str, the target architecture's baseline CPU
+        ("x86-64", aarch64's "generic").
 
     Returns:
       dict: values of _SETTINGS.
@@ -101,7 +103,7 @@ def baseline_settings(settings):
             # After the toolchain's flags: its -Ctarget-cpu, if any, does not
             # reach the launcher's crates (the launcher's own rustc_flags end
             # with the same flag).
-            flags = flags + ["-Ctarget-cpu=" + TARGET_CPUS[BASELINE]]
+            flags = flags + ["-Ctarget-cpu=" + baseline_cpu]
         result[label] = flags
         result[_ORIGINAL[name]] = user
     return result
@@ -131,9 +133,13 @@ variants_split_transition = transition(
 _PLATFORMS = "//command_line_option:platforms"
 
 def _baseline_impl(settings, attr):
-    # The launcher must start on every x86-64 CPU, whatever CPU the user's
-    # build sets globally.
-    result = baseline_settings(settings)
+    # The launcher must start on every CPU of its architecture, whatever CPU
+    # the user's build sets globally. `arch` is a select() on the target
+    # platform's CPU (binary.bzl); rust_multiarch_test has none (x86-64).
+    arch = getattr(attr, "arch", None) or "x86_64"
+    if arch not in ARCHITECTURES:
+        fail("attribute `arch`: unknown architecture \"{}\"; known: {}".format(arch, ", ".join(ARCHITECTURES.keys())))
+    result = baseline_settings(settings, ARCHITECTURES[arch].baseline_cpu)
 
     # The program's `platform`, which rules_rust 0.73.0's rust_binary
     # applies to itself (rust/private/rust.bzl:1085-1103, :1238-1259): the

@@ -13,7 +13,7 @@ on the names and flags. Which CPU features a variant *requires* is not
 decided here: `multiarch pack --rustc` asks the toolchain's rustc.
 """
 
-load(":cpus.bzl", "LEVELS", "TARGET_CPUS", "levels_error", "sorted_levels")
+load(":cpus.bzl", "AARCH64_TIERS", "LEVELS", "TARGET_CPUS", "levels_error", "sorted_levels")
 
 _CPU_FLAG = "-Ctarget-cpu="
 _FEATURE_FLAG = "-Ctarget-feature="
@@ -49,6 +49,16 @@ def multiarch_variant(cpu = None, features = []):
     if features:
         flags.append(_FEATURE_FLAG + ",".join(features))
     return flags
+
+# The aarch64 tiers of cpus.bzl (AARCH64_TIERS) as `variants`: a1 (baseline,
+# every aarch64 CPU), a2 (Neoverse N1: Graviton2, Altra; Apple M1), a3
+# (Neoverse V1: Graviton3), a4 (Neoverse N2/V2: Graviton4, Grace). For
+# `rust_multiarch_binary(variants = AARCH64_VARIANTS)` built with
+# `--platforms` for linux/aarch64.
+AARCH64_VARIANTS = {
+    name: multiarch_variant(cpu = tier["cpu"], features = tier["features"])
+    for name, tier in AARCH64_TIERS.items()
+}
 
 def name_error(name):
     """Why `name` is not a valid variant name, or "".
@@ -159,6 +169,10 @@ def variant_specs(levels, variants, use_variants, arch):
       fix, or "" (the list is then empty).
     """
     if not use_variants:
+        if not arch.levels:
+            return [], ("attribute `levels` names x86-64 levels, and this bundle is built for {0}: " +
+                        "give `variants` instead (the {0} tiers: `variants = AARCH64_VARIANTS`, " +
+                        "loaded from @rules_rust_multiarch//rules:defs.bzl)").format(arch.arch)
         error = levels_error(levels)
         if error:
             return [], error

@@ -14,8 +14,9 @@ def _rust_toolchain_impl(ctx):
     # The target as rules_rust 0.73.0 describes it (rust/private/toolchain.bzl
     # :509-513, :632-637): `target_triple` is the struct of
     # rust/platform/triple.bzl:84-90, `target_arch` its `arch`,
-    # `target_flag_value` what rustc gets as --target. This stand-in builds
-    # for x86_64-unknown-linux-gnu only (rust_std, repositories.bzl).
+    # `target_flag_value` what rustc gets as --target (rustc.bzl:1266): the
+    # local toolchain's x86_64-unknown-linux-gnu, or a cross toolchain's
+    # (repositories.bzl, rust_cross_toolchain_repository).
     parts = ctx.attr.target_triple.split("-")
     target_triple = struct(
         arch = parts[0],

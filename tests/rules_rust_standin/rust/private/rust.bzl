@@ -162,6 +162,11 @@ def _compile(ctx, crate_type, output, metadata):
     args.add("--emit=link")
     args.add("-o", output)
     args.add("--sysroot=" + toolchain.sysroot)
+
+    # Always the toolchain's target, as rules_rust 0.73.0 does
+    # (rust/private/rustc.bzl:1266): a cross toolchain's rustc runs on the
+    # exec platform and builds for another architecture.
+    args.add("--target=" + toolchain.target_flag_value)
     args.add("--error-format=short")
     args.add_all(_OPT_FLAGS[ctx.var["COMPILATION_MODE"]])
     if metadata:
