@@ -316,7 +316,7 @@ def rust_multiarch_binary(name, levels = None, variants = None, compression = "l
         on two threads) or "none" (as built; nothing to
         decode, about 4x the size).
       launcher_linking: str, how the launcher is linked. It links no C
-        library either way (about 137 KB in `-c opt`, no debug info in any
+        library either way (about 159 KB in `-c opt`, no debug info in any
         mode). "static" (default): a
         static PIE (`-Ctarget-feature=+crt-static`) that applies its own
         relocations; nothing runs before it. "dynamic": a PIE that the
