@@ -22,7 +22,7 @@
 //! [`sys`], [`rt`] and [`text`] (the runtime without std).
 
 //! The launcher links neither std nor a C library (see [`sys`]): it adds
-//! about 130 KB to a bundle built by Cargo (146 KB by Bazel, without
+//! about 145 KB to a bundle built by Cargo (159 KB by Bazel, without
 //! cross-crate LTO), statically linked, where a std one was 0.44 MB
 //! dynamic or 1.2 MB static. [`entry!`] supplies the pieces a
 //! program without a C runtime needs: `_start`, the `mem*` functions and the
