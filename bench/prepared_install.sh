@@ -18,6 +18,9 @@
 #   cache warm         the static bundle from its per-user cache, for reference
 #   no tree, cache     the static bundle where no tree exists (the lookup's
 #                      cost on hosts without prepared installs is one openat)
+#   min exec           bench/startup/min_exec.c: a static stub with no C
+#                      library that only execve's the build: the floor of any
+#                      launcher that starts the build as the same process
 # The tree is at the real /usr/lib/multiarch when this runs as root with a
 # mount namespace and overlayfs (the whole timer runs in a namespace where an
 # overlay adds the tree to /usr/lib: the launcher walks exactly the path it
@@ -121,6 +124,9 @@ for pad in $pads; do
   expect_log "via prepared install)" ${prepared_var[@]+"${prepared_var[@]}"} "$out/full/full"
   expect_log "via prepared install)" ${prepared_var[@]+"${prepared_var[@]}"} "$out/dynamic/dynamic"
   expect_log "via cache)" XDG_CACHE_HOME="$warm" MULTIARCH_PREPARED_DIR="$tmp/none" "$out/full/full"
+  # The floor: one execve of a minimal static image (bench/startup/min_exec.c).
+  cc -O2 -static -nostdlib -fno-pie -no-pie -DTARGET="\"$build\"" -o "$tmp/min_exec-$pad" \
+    "$root/bench/startup/min_exec.c"
   echo "== size pad=$pad: timing $runs rounds" >&2
   # HOME and XDG_CACHE_HOME are not passed to the prepared starts: no cache
   # could be used or written.
@@ -130,6 +136,7 @@ for pad in $pads; do
     @prepared_dynamic ${prepared_var[@]+"${prepared_var[@]}"} "$out/dynamic/dynamic" \
     @cache_warm "XDG_CACHE_HOME=$warm" ${prepared_var[@]+"${prepared_var[@]}"} MULTIARCH_EXEC=cache "$out/full/full" \
     @no_tree "XDG_CACHE_HOME=$warm" "MULTIARCH_PREPARED_DIR=$tmp/none" "$out/full/full" \
+    @min_exec "$tmp/min_exec-$pad" \
     > "$tmp/summary-$pad.tsv"
   mib=$(stat -c %s "$build" | awk '{ printf "%.1f", $1 / 1048576 }')
   rows+=("$mib" "$tmp/summary-$pad.tsv")
@@ -142,13 +149,14 @@ for ((i = 0; i < ${#rows[@]}; i += 2)); do
   awk -F '\t' -v mib="${rows[i]}" '
     { med[$1] = $2; p25[$1] = $3; p75[$1] = $4; cpu[$1] = $6 }
     END {
-      split("direct prepared_static prepared_dynamic cache_warm no_tree", order, " ")
+      split("direct prepared_static prepared_dynamic cache_warm no_tree min_exec", order, " ")
       label["direct"] = "direct (no launcher)"
       label["prepared_static"] = "prepared install, static launcher (first start, no cache)"
       label["prepared_dynamic"] = "prepared install, dynamic launcher"
       label["cache_warm"] = "cache warm, static launcher (MULTIARCH_EXEC=cache)"
       label["no_tree"] = "no tree, cache warm, static launcher"
-      for (i = 1; i <= 5; i++) {
+      label["min_exec"] = "ref: a static stub with no C library that only calls execve on the build"
+      for (i = 1; i <= 6; i++) {
         k = order[i]
         extra = k == "direct" ? "-" : sprintf("%+.3f", med[k] - med["direct"])
         printf "| %s | %s | %.3f | %.3f-%.3f | %s | %.3f |\n", mib, label[k], med[k], p25[k], p75[k], extra, cpu[k]
